@@ -1,0 +1,65 @@
+"""Tests for skd_tf.models.student (Section III-B, Fig. 3)."""
+import numpy as np
+import pytest
+
+from skd_tf.models.student import build_student, count_parameters
+
+
+def test_parameter_count_matches_paper():
+    model = build_student(32, feature_dim=4096, num_classes=1000)
+    n = count_parameters(model, exclude_softmax=True)
+    assert abs(n - 790_000) <= 0.03 * 790_000, n
+    # Counting BatchNorm moving statistics too stays within the tolerance.
+    n_all = count_parameters(model, exclude_softmax=True, trainable_only=False)
+    assert abs(n_all - 790_000) <= 0.03 * 790_000, n_all
+    # The softmax layer is excluded, and the count does not depend on the resolution.
+    assert count_parameters(model, exclude_softmax=False) == n + 128 * 1000 + 1000
+    assert count_parameters(build_student(96, 4096, 1000)) == n
+
+
+def test_architecture_counts():
+    model = build_student(16, feature_dim=128, num_classes=5)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 10
+    assert kinds.count("MaxPooling2D") == 3
+    assert kinds.count("Dense") == 3
+    assert kinds.count("BatchNormalization") == 10
+    assert kinds.count("GlobalAveragePooling2D") == 1
+    for name in ("mimic", "identity", "logits"):
+        assert model.get_layer(name).activation.__name__ == "linear"
+
+
+@pytest.mark.parametrize("p", [16, 32, 64, 96])
+def test_output_shapes(p):
+    model = build_student(p, feature_dim=64, num_classes=7, identity_dim=128)
+    x = np.random.default_rng(0).integers(0, 256, size=(2, p, p, 3)).astype(np.float32)
+    out = model(x, training=False)
+    assert set(out) == {"mimic", "identity", "logits"}
+    assert tuple(out["mimic"].shape) == (2, 64)
+    assert tuple(out["identity"].shape) == (2, 128)
+    assert tuple(out["logits"].shape) == (2, 7)
+
+
+def test_uint8_input_equals_float_input():
+    model = build_student(20, feature_dim=16, num_classes=3, seed=1)
+    x = np.random.default_rng(1).integers(0, 256, size=(2, 20, 20, 3)).astype(np.uint8)
+    a = model(x, training=False)["mimic"]
+    b = model(x.astype(np.float32), training=False)["mimic"]
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-6)
+
+
+def test_seeded_build_is_repeatable_and_mimic_is_signed():
+    a = build_student(16, feature_dim=32, num_classes=3, seed=3)
+    b = build_student(16, feature_dim=32, num_classes=3, seed=3)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    x = np.random.default_rng(2).uniform(0, 255, size=(4, 16, 16, 3)).astype(np.float32)
+    mimic = np.asarray(a(x, training=False)["mimic"])
+    assert (mimic < 0).any() and (mimic > 0).any()  # linear mimic output can regress signed teacher features
+
+
+def test_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="resolution"):
+        build_student(8)
+    with pytest.raises(ValueError, match="num_classes"):
+        build_student(16, num_classes=0)
