@@ -1,0 +1,581 @@
+"""Deployable artifacts of a trained student (Section IV-F: the student is what runs "in the wild").
+
+`export_student` writes, from a Keras student (`skd_tf.models.student.build_student`) or its checkpoint:
+
+* `saved_model/` - a TF SavedModel with two signatures, so a caller needs nothing but TensorFlow:
+    - `serving_default(images: uint8 [B, p, p, 3] RGB)` -> `{"embedding": [B, 128] float32 (L2-normalised identity
+      layer), "mimic": [B, D] float32 (mimic-layer feature, unnormalised)}`;
+    - `serving_bytes(image_bytes: string [B])` - encoded PNG/JPEG/BMP/GIF face crops, decoded to RGB inside the graph
+      (resized with antialiased bilinear interpolation to p x p when they are not p x p already) -> the same outputs.
+  Preprocessing (uint8 -> float 0..255 -> the student's in-graph `x / 127.5 - 1`) lives inside the graph.
+* TFLite models with the same `serving_default` signature (uint8 input, float32 `embedding` / `mimic` outputs):
+    - `float32`: plain conversion;
+    - `float16`: weights stored as float16 (dequantised at load time);
+    - `dynamic_int8`: int8 weights, activations quantised on the fly (no calibration data);
+    - `int8`: full integer quantisation (int8 weights and activations, calibrated on `representative_images`, which
+      should be training faces at p px). The uint8 input is cast in-graph; the outputs are dequantised to float32,
+      so every artifact returns float embeddings (never a quantised softmax: the `logits` head is not exported).
+* a JSON sidecar beside each artifact (`<artifact>.json`): input size, colour order, value range, alignment, output
+  names and meaning, teacher, training data, metrics, the artifact's measured parity with the Keras model, its size
+  and sha256. The same JSON is also embedded in each .tflite file as a flatbuffer metadata entry named
+  `skd_tf.sidecar` (see `read_tflite_metadata`); the TFLite-Support metadata schema needs the unmaintained
+  `tflite-support` package, which does not install beside TF 2.21.
+
+Outputs are always looked up by signature and output name (`run_tflite`, `load_saved_model_signature`), never by
+tensor order.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from skd_tf.utils.io import write_bytes, write_json
+
+KINDS = ("saved_model", "float32", "float16", "dynamic_int8", "int8")
+TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
+SIGNATURE = "serving_default"
+BYTES_SIGNATURE = "serving_bytes"
+INPUT_NAME = "images"
+BYTES_INPUT_NAME = "image_bytes"
+OUTPUT_NAMES = ("embedding", "mimic")
+TFLITE_METADATA_NAME = "skd_tf.sidecar"
+
+OUTPUT_MEANING = {
+    "embedding": ("L2-normalised output of the student's identity layer (Section III-B); compare faces by the dot "
+                  "product (= cosine similarity) of two embeddings."),
+    "mimic": ("Output of the student's 1x1xD mimic layer, which regresses the teacher's feature (Eq. 4-6); not "
+              "normalised. L2-normalise it before comparing faces with it."),
+}
+
+# Parity bounds the tests hold each kind to (cosine of the embedding against the Keras model; float32 by max abs
+# difference instead). Recorded in the sidecar so a caller knows what to expect.
+PARITY_BOUNDS = {
+    "saved_model": {"max_abs_diff": 1e-5},
+    "float32": {"max_abs_diff": 1e-4},
+    "float16": {"min_cosine": 0.999},
+    "dynamic_int8": {"min_cosine": 0.99},
+    "int8": {"min_cosine": 0.99},
+}
+
+_TFLITE_DESCRIPTION = {
+    "float32": "float32 weights and activations",
+    "float16": "float16 weights (dequantised to float32 at load), float32 activations",
+    "dynamic_int8": "int8 weights, dynamic-range quantised activations (no calibration data)",
+    "int8": ("full integer quantisation: int8 weights and activations calibrated on training faces; uint8 input "
+             "cast in-graph; float32 (dequantised) outputs"),
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading a student
+# ----------------------------------------------------------------------------------------------------------------
+
+_BUILD_KEYS = ("resolution", "feature_dim", "num_classes", "identity_dim", "identity_activation")
+
+
+def _find_keys(obj: Any, keys: Sequence[str], found: dict | None = None) -> dict:
+    """Collects the first occurrence of each of `keys` in a nested dict/list (depth-first, top level first)."""
+    found = {} if found is None else found
+    if isinstance(obj, Mapping):
+        for k in keys:
+            if k in obj and k not in found and not isinstance(obj[k], (Mapping, list)):
+                found[k] = obj[k]
+        for v in obj.values():
+            if isinstance(v, (Mapping, list)):
+                _find_keys(v, keys, found)
+    elif isinstance(obj, list):
+        for v in obj:
+            _find_keys(v, keys, found)
+    return found
+
+
+def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mapping | None = None):
+    """Returns a Keras student from a `keras.Model`, a `.keras` file, or a `.weights.h5` file plus its config.
+
+    For `.weights.h5`, `config` is the resolved config JSON the training module writes (a path or a dict) holding
+    `resolution`, `feature_dim`, `num_classes` (and optionally `identity_dim`, `identity_activation`) at any nesting
+    depth; when `config` is None, `config.json` / `resolved_config.json` / `<stem>.json` beside the weights is used.
+    """
+    import keras
+
+    if isinstance(model_or_checkpoint, keras.Model):
+        return model_or_checkpoint
+    path = Path(model_or_checkpoint)
+    if not path.exists():
+        raise FileNotFoundError(f"student checkpoint {path} does not exist (expected a .keras or .weights.h5 file)")
+    name = path.name
+    if name.endswith(".keras"):
+        return keras.saving.load_model(path, compile=False)
+    if name.endswith(".weights.h5"):
+        if config is None:
+            stem = name[: -len(".weights.h5")]
+            candidates = [path.with_name(n) for n in ("config.json", "resolved_config.json", f"{stem}.json")]
+            found = [c for c in candidates if c.is_file()]
+            if not found:
+                raise FileNotFoundError(
+                    f"{path}: no config given and none of {[str(c) for c in candidates]} exists; pass config=")
+            config = found[0]
+        if isinstance(config, Mapping):
+            cfg, cfg_name = dict(config), "config dict"
+        else:
+            cfg_name = str(config)
+            try:
+                cfg = json.loads(Path(config).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"student config {config} does not exist") from None
+            except json.JSONDecodeError as e:
+                raise ValueError(f"student config {config} is not valid JSON: {e}") from None
+        kw = _find_keys(cfg, _BUILD_KEYS)
+        for required in ("resolution", "feature_dim", "num_classes"):
+            if required not in kw:
+                raise ValueError(f"{cfg_name}: field '{required}' (int) is required to rebuild the student for {path}")
+        from skd_tf.models.student import build_student
+
+        model = build_student(int(kw["resolution"]), feature_dim=int(kw["feature_dim"]),
+                              num_classes=int(kw["num_classes"]), identity_dim=int(kw.get("identity_dim", 128)),
+                              identity_activation=kw.get("identity_activation"))
+        model.load_weights(path)
+        return model
+    raise ValueError(f"student checkpoint {path}: expected a keras.Model, a '.keras' file or a '.weights.h5' file")
+
+
+def _check_student(model, resolution: int) -> None:
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[1] != resolution or shape[2] != resolution or shape[3] != 3:
+        raise ValueError(f"model '{model.name}': input shape {shape} does not match resolution={resolution} "
+                         f"(expected (None, {resolution}, {resolution}, 3))")
+    outs = model.output
+    if not isinstance(outs, Mapping) or not {"identity", "mimic"} <= set(outs):
+        raise ValueError(f"model '{model.name}': expected dict outputs with 'identity' and 'mimic' (the student of "
+                         f"skd_tf.models.student), got {type(outs).__name__}")
+
+
+def as_uint8_images(images: Any, resolution: int, what: str = "images") -> np.ndarray:
+    """Validates `images` as RGB `[N, p, p, 3]` (uint8, or float in 0..255, which is rounded) and returns uint8."""
+    arr = np.asarray(images)
+    if arr.ndim != 4 or arr.shape[1:] != (resolution, resolution, 3) or arr.shape[0] == 0:
+        raise ValueError(f"{what}: expected a non-empty RGB array [N, {resolution}, {resolution}, 3], got shape "
+                         f"{arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{what}: expected uint8 or float RGB values in 0..255, got dtype {arr.dtype}")
+    if arr.size and (np.nanmin(arr) < 0 or np.nanmax(arr) > 255 or not np.isfinite(arr).all()):
+        raise ValueError(f"{what}: values must be finite and in 0..255, got range [{np.nanmin(arr)}, {np.nanmax(arr)}]")
+    return np.round(arr).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Serving functions and the SavedModel
+# ----------------------------------------------------------------------------------------------------------------
+
+def serving_outputs(model, images_uint8):
+    """The exported computation: uint8 RGB -> {"embedding": L2-normalised identity, "mimic": mimic feature}."""
+    import tensorflow as tf
+
+    out = model(tf.cast(images_uint8, tf.float32), training=False)
+    return {"embedding": tf.math.l2_normalize(tf.cast(out["identity"], tf.float32), axis=-1),
+            "mimic": tf.cast(out["mimic"], tf.float32)}
+
+
+def _decode_to_uint8(image_bytes, resolution: int):
+    import tensorflow as tf
+
+    def decode(b):
+        img = tf.io.decode_image(b, channels=3, dtype=tf.uint8, expand_animations=False)
+        img.set_shape([None, None, 3])
+        shape = tf.shape(img)
+
+        def resize():
+            r = tf.image.resize(img, [resolution, resolution], method="bilinear", antialias=True)
+            return tf.cast(tf.clip_by_value(tf.round(r), 0.0, 255.0), tf.uint8)
+
+        same = tf.logical_and(tf.equal(shape[0], resolution), tf.equal(shape[1], resolution))
+        return tf.cond(same, lambda: tf.reshape(img, [resolution, resolution, 3]), resize)
+
+    return tf.map_fn(decode, image_bytes, fn_output_signature=tf.TensorSpec([resolution, resolution, 3], tf.uint8))
+
+
+def _write_saved_model(model, path: Path, resolution: int, *, with_bytes: bool) -> None:
+    """Writes a SavedModel through Keras' `ExportArchive` (the machinery behind `model.export()`), atomically."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(SIGNATURE, lambda images: serving_outputs(model, images),
+                         input_signature=[tf.TensorSpec([None, resolution, resolution, 3], tf.uint8,
+                                                        name=INPUT_NAME)])
+    if with_bytes:
+        archive.add_endpoint(BYTES_SIGNATURE,
+                             lambda image_bytes: serving_outputs(model, _decode_to_uint8(image_bytes, resolution)),
+                             input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT_NAME)])
+    with _atomic_dir(path) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+
+
+@contextlib.contextmanager
+def _atomic_dir(path: Path):
+    """Yields a temporary folder beside `path`; on success it replaces `path` (a folder), on error it is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "x")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_saved_model_signature(path: str | os.PathLike, signature: str = SIGNATURE) -> Callable[..., dict]:
+    """Loads an exported SavedModel and returns `fn(**inputs) -> {output name: np.ndarray}` for `signature`."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise FileNotFoundError(f"{path}: not a SavedModel folder (no saved_model.pb)")
+    loaded = tf.saved_model.load(str(path))
+    if signature not in loaded.signatures:
+        raise ValueError(f"{path}: no signature '{signature}' (has {sorted(loaded.signatures)})")
+    fn = loaded.signatures[signature]
+
+    def call(**inputs):
+        out = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        return {k: v.numpy() for k, v in out.items()}
+
+    call.loaded = loaded  # keeps the trackable objects alive
+    return call
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# TFLite
+# ----------------------------------------------------------------------------------------------------------------
+
+def convert_tflite(saved_model_dir: str | os.PathLike, kind: str,
+                   representative_images: np.ndarray | None = None) -> bytes:
+    """Converts the `serving_default` signature of an exported SavedModel to TFLite of `kind` (see module doc)."""
+    import tensorflow as tf
+
+    if kind not in TFLITE_KINDS:
+        raise ValueError(f"kind: expected one of {TFLITE_KINDS}, got {kind!r}")
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir), signature_keys=[SIGNATURE])
+    if kind != "float32":
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == "float16":
+        conv.target_spec.supported_types = [tf.float16]
+    if kind == "int8":
+        if representative_images is None or len(representative_images) == 0:
+            raise ValueError("representative_images: full int8 quantisation needs training faces, got none")
+        reps = np.asarray(representative_images)
+
+        def dataset():
+            for i in range(len(reps)):
+                yield {INPUT_NAME: reps[i:i + 1]}
+
+        conv.representative_dataset = dataset
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        # Outputs stay float32 (dequantised): callers compare embeddings, never quantised values.
+        conv.inference_output_type = tf.float32
+    return conv.convert()
+
+
+def embed_tflite_metadata(model_bytes: bytes, name: str, data: bytes) -> bytes:
+    """Returns `model_bytes` with a flatbuffer metadata entry `name` holding `data` (replacing one of that name).
+
+    Uses TensorFlow's own `tensorflow.lite.tools.flatbuffer_utils` (ships with TF 2.21); the entry is ignored by
+    interpreters and read back with `read_tflite_metadata`.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema_fb
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(model_bytes))
+    buf = schema_fb.BufferT()
+    buf.data = np.frombuffer(data, dtype=np.uint8).copy()
+    model.buffers.append(buf)
+    entry = schema_fb.MetadataT()
+    entry.name = name
+    entry.buffer = len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if _md_name(m) != name] + [entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def _md_name(m) -> str:
+    n = m.name
+    return n.decode("utf-8") if isinstance(n, bytes) else str(n)
+
+
+def read_tflite_metadata(path: str | os.PathLike, name: str = TFLITE_METADATA_NAME) -> dict | None:
+    """Reads the JSON metadata entry `name` that `export_student` embedded in a .tflite file (None if absent)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(Path(path).read_bytes()))
+    for m in model.metadata or []:
+        if _md_name(m) == name:
+            return json.loads(bytes(model.buffers[m.buffer].data).decode("utf-8"))
+    return None
+
+
+def _interpreter(path: str | os.PathLike, num_threads: int | None):
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"TFLite model {path} does not exist")
+    return Interpreter(model_path=str(path), num_threads=num_threads)
+
+
+def tflite_signature_runner(path: str | os.PathLike, *, num_threads: int | None = None,
+                            signature: str = SIGNATURE):
+    """An ai-edge-litert signature runner for `signature` of the .tflite at `path` (call it with `images=`)."""
+    interp = _interpreter(path, num_threads)
+    sigs = interp.get_signature_list()
+    if signature not in sigs:
+        raise ValueError(f"{path}: no signature '{signature}' (has {sorted(sigs)})")
+    runner = interp.get_signature_runner(signature)
+    runner._skd_interpreter = interp  # keeps the interpreter alive with the runner
+    return runner
+
+
+def run_tflite(path: str | os.PathLike, images_uint8: np.ndarray, *, num_threads: int | None = None,
+               signature: str = SIGNATURE) -> dict[str, np.ndarray]:
+    """Runs an exported .tflite on uint8 RGB faces `[B, p, p, 3]`; returns `{output name: array}` by signature."""
+    runner = tflite_signature_runner(path, num_threads=num_threads, signature=signature)
+    details = runner.get_input_details()
+    if INPUT_NAME not in details:
+        raise ValueError(f"{path}: signature '{signature}' has inputs {sorted(details)}, expected '{INPUT_NAME}'")
+    shape = tuple(int(s) for s in details[INPUT_NAME]["shape_signature"][1:])
+    images = as_uint8_images(images_uint8, shape[0], what=f"images for {Path(path).name}")
+    out = runner(**{INPUT_NAME: images})
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def tflite_throughput(path: str | os.PathLike, resolution: int, batch: int, threads: int,
+                      seconds: float = 2.0, *, min_iters: int = 3, warmup: int = 2, seed: int = 0) -> float:
+    """Faces per second of a .tflite model at `batch` with `threads` CPU threads (random uint8 faces).
+
+    Runs `warmup` untimed calls, then calls until `seconds` have passed and at least `min_iters` calls were made;
+    returns batch * calls / elapsed (wall clock, `time.perf_counter`).
+    """
+    if batch < 1 or threads < 1 or resolution < 1:
+        raise ValueError(f"tflite_throughput: batch, threads and resolution must be >= 1, got {batch}, {threads}, "
+                         f"{resolution}")
+    runner = tflite_signature_runner(path, num_threads=threads)
+    x = np.random.default_rng(seed).integers(0, 256, (batch, resolution, resolution, 3), dtype=np.uint8)
+    for _ in range(warmup):
+        runner(**{INPUT_NAME: x})
+    n, t0 = 0, time.perf_counter()
+    while True:
+        runner(**{INPUT_NAME: x})
+        n += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= seconds and n >= min_iters:
+            return batch * n / elapsed
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Parity and sidecars
+# ----------------------------------------------------------------------------------------------------------------
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two `[N, D]` arrays (float64)."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    na = np.linalg.norm(a, axis=1)
+    nb = np.linalg.norm(b, axis=1)
+    return (a * b).sum(1) / np.maximum(na * nb, 1e-30)
+
+
+def parity(reference: Mapping[str, np.ndarray], other: Mapping[str, np.ndarray]) -> dict:
+    """Max abs difference and min / mean cosine of each output of `other` against `reference`."""
+    res = {}
+    for name in OUTPUT_NAMES:
+        r, o = np.asarray(reference[name]), np.asarray(other[name])
+        cos = cosine_rows(r, o)
+        res[name] = {"max_abs_diff": float(np.abs(r - o).max()), "min_cosine": float(cos.min()),
+                     "mean_cosine": float(cos.mean()), "n_faces": int(len(r))}
+    return res
+
+
+def keras_reference(model, images_uint8: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
+    """The Keras model's `embedding` / `mimic` on uint8 faces (the reference every artifact is compared with)."""
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: serving_outputs(model, x))
+    outs = [fn(tf.constant(images_uint8[i:i + batch_size])) for i in range(0, len(images_uint8), batch_size)]
+    return {k: np.concatenate([o[k].numpy() for o in outs]) for k in OUTPUT_NAMES}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _size_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def _sidecar(kind: str, resolution: int, model, metadata: Mapping, parity_res: dict | None) -> dict:
+    import keras
+    import tensorflow as tf
+
+    import skd_tf
+
+    dims = {"embedding": int(model.output["identity"].shape[-1]), "mimic": int(model.output["mimic"].shape[-1])}
+    signatures = {SIGNATURE: {"inputs": {INPUT_NAME: {"dtype": "uint8", "shape": [None, resolution, resolution, 3]}},
+                              "outputs": {n: {"dtype": "float32", "shape": [None, dims[n]]} for n in OUTPUT_NAMES}}}
+    if kind == "saved_model":
+        signatures[BYTES_SIGNATURE] = {
+            "inputs": {BYTES_INPUT_NAME: {"dtype": "string", "shape": [None],
+                                          "meaning": ("encoded images (PNG/JPEG/BMP/GIF) of aligned face crops; "
+                                                      f"resized to {resolution}x{resolution} in-graph if needed")}},
+            "outputs": signatures[SIGNATURE]["outputs"]}
+    side = {
+        "format": "tf_saved_model" if kind == "saved_model" else "tflite",
+        "kind": kind,
+        "quantisation": None if kind == "saved_model" else _TFLITE_DESCRIPTION[kind],
+        "model": "student (Ge et al., TIP 2019, Section III-B, Fig. 3)",
+        "input": {
+            "name": INPUT_NAME, "size": [resolution, resolution], "channels": 3, "colour_order": "RGB",
+            "dtype": "uint8", "value_range": [0, 255], "layout": "NHWC",
+            "alignment": ("dlib 5-point face-chip template (skd_tf.data.align.align_face, padding=0.25), "
+                          f"at {resolution}x{resolution} px"),
+            "preprocessing": "inside the graph (x / 127.5 - 1); pass raw RGB pixels",
+        },
+        "signatures": signatures,
+        "outputs": {n: {"dim": dims[n], "dtype": "float32", "meaning": OUTPUT_MEANING[n]} for n in OUTPUT_NAMES},
+        "parity_bounds": PARITY_BOUNDS[kind],
+        "parity_vs_keras": parity_res,
+        "teacher": metadata.get("teacher"),
+        "training_data": metadata.get("training_data"),
+        "metrics": metadata.get("metrics", {}),
+        "software": {"skd_tf": skd_tf.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        "created_unix": int(time.time()),
+    }
+    extra = {k: v for k, v in metadata.items() if k not in ("teacher", "training_data", "metrics")}
+    if extra:
+        side["extra"] = extra
+    return side
+
+
+def export_student(model_or_checkpoint: Any, out_dir: str | os.PathLike, *, resolution: int,
+                   representative_images: np.ndarray | None, metadata: Mapping | None = None,
+                   kinds: Iterable[str] = KINDS, config: str | os.PathLike | Mapping | None = None,
+                   max_representative: int = 200, parity_faces: int = 64, seed: int = 0,
+                   basename: str | None = None) -> dict[str, Path]:
+    """Exports a student to a SavedModel and TFLite models, each with a JSON sidecar; returns `{kind: path}`.
+
+    Args:
+      model_or_checkpoint: a `keras.Model` (the student), a `.keras` file, or a `.weights.h5` file (with `config`).
+      out_dir: destination folder; artifacts are `saved_model/` and `<basename>_<kind>.tflite`, sidecars
+        `saved_model.json` and `<basename>_<kind>.tflite.json`, plus `manifest.json` listing them.
+      resolution: p, the student's input side (checked against the model).
+      representative_images: training faces, uint8 (or float 0..255) RGB `[N, p, p, 3]`, already aligned and
+        degraded like the training inputs; up to `max_representative` (drawn with `seed`) calibrate the full-int8
+        model, and up to `parity_faces` of them measure each artifact's parity with Keras (recorded in its sidecar).
+        May be None only when "int8" is not among `kinds` (parity is then measured on random pixels).
+      metadata: `teacher`, `training_data`, `metrics` and any extra keys, copied into every sidecar.
+      kinds: a subset of `KINDS`. TFLite kinds are converted from the SavedModel (written to a temporary folder when
+        "saved_model" itself is not requested).
+      config: the training config for a `.weights.h5` checkpoint (see `load_student`).
+      basename: TFLite file stem (default `student_<p>px`).
+
+    Raises:
+      ValueError: unknown kind, a model whose input is not p x p x 3, or bad representative images.
+    """
+    kinds = tuple(kinds)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValueError(f"kinds: expected a non-empty subset of {KINDS}, got {kinds}")
+    resolution = int(resolution)
+    metadata = dict(metadata or {})
+    model = load_student(model_or_checkpoint, config=config)
+    _check_student(model, resolution)
+    rng = np.random.default_rng(seed)
+    if representative_images is None:
+        if "int8" in kinds:
+            raise ValueError("representative_images: required for kind 'int8' (training faces [N, p, p, 3])")
+        reps = rng.integers(0, 256, (16, resolution, resolution, 3), dtype=np.uint8)
+        parity_source = "uniform random pixels (no representative images given)"
+    else:
+        reps = as_uint8_images(representative_images, resolution, what="representative_images")
+        parity_source = "representative_images (training faces)"
+    if len(reps) > max_representative:
+        reps = reps[np.sort(rng.choice(len(reps), max_representative, replace=False))]
+    check = reps[:parity_faces]
+    reference = keras_reference(model, check)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    basename = basename or f"student_{resolution}px"
+    paths: dict[str, Path] = {}
+    sm_path = out_dir / "saved_model"
+    with contextlib.ExitStack() as stack:
+        if "saved_model" in kinds:
+            _write_saved_model(model, sm_path, resolution, with_bytes=True)
+            fn = load_saved_model_signature(sm_path)
+            par = parity(reference, fn(**{INPUT_NAME: check}))
+            par["source"] = parity_source
+            side = _sidecar("saved_model", resolution, model, metadata, par)
+            side.update(file=sm_path.name, size_bytes=_size_bytes(sm_path), sha256=_sha256(sm_path))
+            write_json(out_dir / "saved_model.json", side)
+            paths["saved_model"] = sm_path
+            conv_src = sm_path
+        elif any(k in TFLITE_KINDS for k in kinds):
+            conv_src = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=out_dir))) / "saved_model"
+            _write_saved_model(model, conv_src, resolution, with_bytes=False)
+        for kind in (k for k in TFLITE_KINDS if k in kinds):
+            tfl = out_dir / f"{basename}_{kind}.tflite"
+            model_bytes = convert_tflite(conv_src, kind, reps if kind == "int8" else None)
+            with tempfile.TemporaryDirectory(dir=out_dir) as td:
+                probe = Path(td) / "probe.tflite"
+                probe.write_bytes(model_bytes)
+                par = parity(reference, run_tflite(probe, check))
+            par["source"] = parity_source
+            side = _sidecar(kind, resolution, model, metadata, par)
+            if kind == "int8":
+                side["calibration"] = {"n_faces": int(len(reps)), "source": parity_source, "seed": seed}
+            side["file"] = tfl.name
+            side["tflite_metadata_entry"] = TFLITE_METADATA_NAME
+            model_bytes = embed_tflite_metadata(model_bytes, TFLITE_METADATA_NAME,
+                                                json.dumps(side, default=_jsonable).encode("utf-8"))
+            write_bytes(tfl, model_bytes)
+            side.update(size_bytes=_size_bytes(tfl), sha256=_sha256(tfl))
+            write_json(out_dir / f"{tfl.name}.json", side)
+            paths[kind] = tfl
+    write_json(out_dir / "manifest.json", {
+        "resolution": resolution,
+        "artifacts": {k: {"path": p.name, "sidecar": ("saved_model.json" if k == "saved_model" else f"{p.name}.json")}
+                      for k, p in paths.items()}})
+    return paths
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
