@@ -1,0 +1,1 @@
+"""Analyses of trained models: complexity (parameters, MACs/FLOPs, activation memory; Section IV-F)."""
