@@ -33,10 +33,14 @@ BYTES_PER_FLOAT = 4
 # Same-shape, element-wise layers a framework may run in place (Caffe does for ReLU, BatchNorm/Scale, Dropout).
 _INPLACE = {"ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Activation", "BatchNormalization", "Dropout",
             "Rescaling", "GaussianNoise", "GaussianDropout", "SpatialDropout2D", "LayerNormalization",
-            "Normalization"}
+            "Normalization", "ChannelAffine", "DlibInputNormalization"}
 _ELEMENTWISE_1 = {"ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Activation", "Rescaling", "Add", "Subtract",
                   "Multiply", "Average", "Maximum", "Minimum"}
-_NO_COST = {"InputLayer", "Flatten", "Reshape", "Dropout", "Concatenate", "ZeroPadding2D", "Permute", "Cropping2D",
+# Per-channel scale-and-shift layers (2 ops per element, in place); dlib's "affine" layer is one.
+_AFFINE = {"BatchNormalization", "ChannelAffine"}
+# Parameter-free element-wise preprocessing layers of this project's models.
+_ELEMENTWISE_1_EXTRA = {"DlibInputNormalization"}
+_NO_COST = {"ChannelZeroPad", "InputLayer", "Flatten", "Reshape", "Dropout", "Concatenate", "ZeroPadding2D", "Permute", "Cropping2D",
             "Identity", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "Lambda", "UnitNormalization"}
 
 
@@ -152,7 +156,9 @@ def _layer_ops(layer, in_shapes: Sequence[tuple], out_shape: tuple) -> tuple[int
         return 0, out_n * int(np.prod(_pair(cfg["pool_size"]) if "2D" in cls else cfg["pool_size"])), True
     if cls.startswith("Global") and "Pooling" in cls:
         return 0, in_n, True
-    if cls == "BatchNormalization":
+    if cls in _AFFINE:
+        return 0, 2 * out_n, True
+    if cls in _ELEMENTWISE_1_EXTRA:
         return 0, 2 * out_n, True
     if cls in _ELEMENTWISE_1:
         return 0, out_n * max(1, len(in_shapes) - 1 if cls in ("Add", "Subtract", "Multiply", "Average",
@@ -171,8 +177,11 @@ def analyze(model, *, exclude_layers: Sequence[str] = ()) -> ModelComplexity:
     """
     import keras
 
-    if not isinstance(model, keras.Model) or not hasattr(model, "operations"):
+    if not isinstance(model, keras.Model):
         raise ValueError(f"analyze: expected a keras.Model, got {type(model).__name__}")
+    graph = _graph_model(model)
+    if graph is None:
+        raise ValueError(f"analyze: model '{model.name}' is subclassed; expected a functional or Sequential model")
     if not model.inputs:
         raise ValueError(f"analyze: model '{model.name}' has no symbolic inputs (build it as a functional model)")
     layers: list[LayerCost] = []
@@ -180,7 +189,7 @@ def analyze(model, *, exclude_layers: Sequence[str] = ()) -> ModelComplexity:
     excluded = {"all": 0, "trainable": 0}
     missing = set(exclude_layers)
     input_floats = sum(_prod(_shape1(t.shape)) for t in model.inputs)
-    _walk(model, layers, uncounted, set(exclude_layers), missing, excluded, prefix="")
+    _walk(graph, layers, uncounted, set(exclude_layers), missing, excluded, prefix="")
     if missing:
         raise ValueError(f"analyze: exclude_layers {sorted(missing)} not found in model '{model.name}'")
     act = input_floats + sum(c.output_floats for c in layers)
@@ -206,8 +215,9 @@ def _walk(model, layers, uncounted, exclude, missing, excluded, prefix: str) -> 
             missing.discard(op.name)
             excluded["all"] += _n_params(op)
             excluded["trainable"] += _n_params(op, trainable_only=True)
-        if isinstance(op, keras.Model) and hasattr(op, "operations") and getattr(op, "inputs", None):
-            _walk(op, layers, uncounted, exclude, missing, excluded, prefix=name + "/")
+        graph = _graph_model(op) if isinstance(op, keras.Model) else None
+        if graph is not None:
+            _walk(graph, layers, uncounted, exclude, missing, excluded, prefix=name + "/")
             continue
         nodes = [n for n in getattr(op, "_inbound_nodes", []) if _node_in_model(n, model)] or \
             list(getattr(op, "_inbound_nodes", []))[:1]
@@ -223,6 +233,16 @@ def _walk(model, layers, uncounted, exclude, missing, excluded, prefix: str) -> 
             layers.append(LayerCost(name=name, class_name=cls, output_shape=out_shapes[0] if out_shapes else (),
                                     params=_n_params(op) if node is nodes[0] else 0, macs=macs, other_ops=other,
                                     output_floats=out_n, inplace=cls in _INPLACE and same_shape))
+
+
+def _graph_model(model):
+    """The functional graph of a nested model (Sequential keeps one in `_functional`), or None (subclassed)."""
+    if hasattr(model, "operations") and getattr(model, "_nodes_by_depth", None):
+        return model
+    inner = getattr(model, "_functional", None)
+    if inner is not None and hasattr(inner, "operations"):
+        return inner
+    return None
 
 
 def _node_in_model(node, model) -> bool:
