@@ -1,0 +1,1 @@
+"""TFDS dataset builders (manual download), one folder per dataset as in tensorflow/datasets."""
