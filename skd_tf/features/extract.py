@@ -1,0 +1,366 @@
+"""Teacher feature extraction into the resumable shard cache (paper Section III-C, Eq. 2: f_i = phi^_t(F_i)).
+
+`extract_to_cache(model, source, out_dir, manifest=..., shard_size=..., batch_size=...)` runs a teacher over an
+image source and writes `skd_tf.features.cache` shards. Shard k always covers source positions
+[k * shard_size, (k + 1) * shard_size), and within a shard the batches are always the same (the last one padded to
+the full batch size), so a shard's bytes do not depend on whether the run was interrupted: rerunning after a kill
+skips the finished shards and yields a cache identical to an uninterrupted run.
+
+Sources give row ids and aligned uint8 RGB images at the teacher's input size:
+- `ArraySource`: images already in memory at the right size;
+- `AlignedArraySource`: in-memory images plus 5-point landmarks (e.g. `skd_tf.data.synthetic.FaceSet`), aligned on
+  the fly with `skd_tf.data.align.align_face`;
+- `LfwFolderSource`: an LFW-layout folder plus a landmarks CSV (`skd_tf.data.lfw.read_landmarks_csv`);
+- `TfdsSource`: a TFDS builder with `image` and `landmarks` features, read by split slices.
+Each has a `description` (JSON) and a `fingerprint()` that the manifest records, so a cache is never reused for a
+different source.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from skd_tf.features import cache as C
+
+
+# ------------------------------------------------------------------------------------------------------------ sources
+
+class ImageSource:
+    """Base class: `row_ids` (int64 [N], unique), `description` (JSON-able), `load(positions)` -> uint8 [n,H,W,3].
+
+    Subclasses may override `dataset(start, stop, batch_size)` to stream a range of positions differently.
+    """
+
+    row_ids: np.ndarray
+    description: dict[str, Any]
+
+    def __len__(self) -> int:
+        return int(self.row_ids.shape[0])
+
+    def load(self, positions: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        return C.fingerprint(self.description, self.row_ids)
+
+    def dataset(self, start: int, stop: int, batch_size: int):
+        """A `tf.data.Dataset` of uint8 image batches for positions [start, stop), in order, loaded in parallel."""
+        import tensorflow as tf
+
+        def load(pos):
+            return np.ascontiguousarray(self.load(pos), dtype=np.uint8)
+
+        ds = tf.data.Dataset.range(start, stop).batch(batch_size)
+        ds = ds.map(lambda pos: tf.numpy_function(load, [pos], tf.uint8, stateful=False),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(2)
+
+    def _check_row_ids(self) -> None:
+        r = np.asarray(self.row_ids)
+        if r.ndim != 1 or not np.issubdtype(r.dtype, np.integer):
+            raise ValueError(f"row_ids: expected a 1-D integer array, got {r.dtype} {r.shape}")
+        if np.unique(r).size != r.size:
+            raise ValueError("row_ids: expected unique row ids, found duplicates")
+        self.row_ids = r.astype(np.int64)
+
+
+class ArraySource(ImageSource):
+    """In-memory uint8 images `[N, H, W, 3]` at the teacher's input size."""
+
+    def __init__(self, images: np.ndarray, row_ids: Sequence[int] | None = None,
+                 description: Mapping[str, Any] | None = None):
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"images: expected [N, H, W, 3], got {images.shape}")
+        self.images = images
+        self.row_ids = np.arange(len(images)) if row_ids is None else np.asarray(row_ids)
+        if len(self.row_ids) != len(images):
+            raise ValueError(f"row_ids: expected {len(images)} (one per image), got {len(self.row_ids)}")
+        self._check_row_ids()
+        self.description = {"kind": "array", "shape": list(images.shape), **dict(description or {})}
+
+    def load(self, positions):
+        return self.images[np.asarray(positions)]
+
+    def fingerprint(self) -> str:
+        return C.fingerprint(self.description, self.row_ids, self.images)
+
+
+class AlignedArraySource(ImageSource):
+    """In-memory images with 5-point landmarks, aligned to `size` x `size` chips (`align_face`) when loaded."""
+
+    def __init__(self, images: np.ndarray, landmarks: np.ndarray, size: int, padding: float = 0.25,
+                 row_ids: Sequence[int] | None = None, description: Mapping[str, Any] | None = None):
+        self.images = np.asarray(images)
+        self.landmarks = np.asarray(landmarks, dtype=np.float32)
+        if self.landmarks.shape != (len(self.images), 5, 2):
+            raise ValueError(f"landmarks: expected [{len(self.images)}, 5, 2], got {self.landmarks.shape}")
+        self.size, self.padding = int(size), float(padding)
+        self.row_ids = np.arange(len(self.images)) if row_ids is None else np.asarray(row_ids)
+        if len(self.row_ids) != len(self.images):
+            raise ValueError(f"row_ids: expected {len(self.images)} (one per image), got {len(self.row_ids)}")
+        self._check_row_ids()
+        self.description = {"kind": "aligned_array", "count": len(self.images), "size": self.size,
+                            "padding": self.padding, **dict(description or {})}
+
+    def load(self, positions):
+        from skd_tf.data.align import align_face
+
+        return np.stack([align_face(self.images[p], self.landmarks[p], self.size, padding=self.padding)
+                         for p in np.asarray(positions)])
+
+    def fingerprint(self) -> str:
+        return C.fingerprint(self.description, self.row_ids, self.landmarks, self.images)
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image file as uint8 RGB `[H, W, 3]` (`FileNotFoundError` / `ValueError` naming the file)."""
+    import cv2
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: image not found")
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class LfwFolderSource(ImageSource):
+    """Images of an LFW-layout folder, aligned with their CSV landmarks to `size` x `size` chips.
+
+    Row id r is the image's row in the landmarks CSV (for `../shared/data/lfw/dlib/landmarks5.csv` that is also its
+    row in `descriptors.npy`), unless `row_ids` says otherwise.
+    """
+
+    def __init__(self, root: str | os.PathLike, landmarks_csv: str | os.PathLike, size: int, padding: float = 0.25,
+                 limit: int | None = None, check_exists: bool = True):
+        from skd_tf.data.lfw import read_landmarks_csv, verify_images_exist
+
+        self.root = Path(root)
+        paths, landmarks, _ = read_landmarks_csv(landmarks_csv)
+        row_ids = np.arange(len(paths))
+        if limit is not None:
+            paths, landmarks, row_ids = paths[:int(limit)], landmarks[:int(limit)], row_ids[:int(limit)]
+        if check_exists:
+            verify_images_exist(self.root, paths, source=str(landmarks_csv))
+        self.paths, self.landmarks, self.row_ids = list(paths), landmarks, row_ids
+        self._check_row_ids()
+        self.size, self.padding = int(size), float(padding)
+        self.description = {"kind": "lfw_folder", "root": str(self.root), "landmarks": str(landmarks_csv),
+                            "count": len(self.paths), "size": self.size, "padding": self.padding}
+
+    def load(self, positions):
+        from skd_tf.data.align import align_face
+
+        return np.stack([align_face(read_rgb(self.root / self.paths[p]), self.landmarks[p], self.size,
+                                    padding=self.padding) for p in np.asarray(positions)])
+
+    def fingerprint(self) -> str:
+        # Paths, not the folder's location: the same images moved elsewhere are the same source.
+        desc = {k: v for k, v in self.description.items() if k not in ("root", "landmarks")}
+        return C.fingerprint(desc, self.row_ids, np.asarray(self.paths), self.landmarks)
+
+
+class TfdsSource(ImageSource):
+    """A TFDS split with an `image` (uint8 RGB) and a `landmarks` ([5, 2] pixels, dlib order) feature.
+
+    Row id = position in the split (`shuffle_files=False`), or the value of feature `id_key` when given.
+    Shards are read as split slices (`train[1000:2000]`), so resuming does not reread finished shards.
+    """
+
+    def __init__(self, name: str, size: int, padding: float = 0.25, split: str = "train",
+                 data_dir: str | None = None, image_key: str = "image", landmarks_key: str = "landmarks",
+                 id_key: str | None = None, limit: int | None = None):
+        import tensorflow_datasets as tfds
+
+        self.name, self.split, self.data_dir = name, split, data_dir
+        self.image_key, self.landmarks_key, self.id_key = image_key, landmarks_key, id_key
+        self.size, self.padding = int(size), float(padding)
+        builder = tfds.builder(name, data_dir=data_dir)
+        features = builder.info.features
+        for key in (image_key, landmarks_key) + ((id_key,) if id_key else ()):
+            if key not in features:
+                raise ValueError(f"TFDS {name}: feature {key!r} not found (features: {sorted(features.keys())})")
+        n = int(builder.info.splits[split].num_examples)
+        if limit is not None:
+            n = min(n, int(limit))
+        if id_key:
+            ds = tfds.load(name, split=f"{split}[:{n}]", data_dir=data_dir, shuffle_files=False,
+                           decoders={image_key: tfds.decode.SkipDecoding()})
+            self.row_ids = np.fromiter((int(ex[id_key]) for ex in tfds.as_numpy(ds)), dtype=np.int64, count=n)
+        else:
+            self.row_ids = np.arange(n)
+        self._check_row_ids()
+        self.description = {"kind": "tfds", "name": name, "version": str(builder.info.version), "split": split,
+                            "count": n, "size": self.size, "padding": self.padding, "image_key": image_key,
+                            "landmarks_key": landmarks_key, "id_key": id_key}
+
+    def dataset(self, start: int, stop: int, batch_size: int):
+        import tensorflow as tf
+        import tensorflow_datasets as tfds
+
+        from skd_tf.data.align import align_face
+
+        size, padding = self.size, self.padding
+
+        def align(image, landmarks):
+            return align_face(image, landmarks, size, padding=padding)
+
+        ds = tfds.load(self.name, split=f"{self.split}[{start}:{stop}]", data_dir=self.data_dir, shuffle_files=False)
+        ds = ds.map(lambda ex: tf.numpy_function(align, [ex[self.image_key], tf.cast(ex[self.landmarks_key],
+                                                                                     tf.float32)], tf.uint8),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.batch(batch_size).prefetch(2)
+
+    def load(self, positions):
+        positions = np.asarray(positions)
+        start, stop = int(positions.min()), int(positions.max()) + 1
+        batch = np.concatenate(list(self.dataset(start, stop, stop - start).as_numpy_iterator()))
+        return batch[positions - start]
+
+
+# --------------------------------------------------------------------------------------------------------- extraction
+
+def _make_infer(model: Any, output_key: str | None) -> Callable[[np.ndarray], np.ndarray]:
+    import keras
+    import tensorflow as tf
+
+    if isinstance(model, keras.Model):
+        @tf.function(reduce_retracing=True)
+        def run(x):
+            return model(tf.cast(x, tf.float32), training=False)
+
+        call = run
+    else:
+        call = model
+
+    def infer(images: np.ndarray) -> np.ndarray:
+        out = call(images)
+        if isinstance(out, Mapping):
+            if output_key is None:
+                raise ValueError(f"model returns a dict ({sorted(out)}); pass output_key to choose the feature")
+            out = out[output_key]
+        return np.asarray(out)
+
+    return infer
+
+
+def _feature_dim(model: Any, infer, source: ImageSource, output_key: str | None) -> int:
+    shape = getattr(model, "output_shape", None)
+    if isinstance(shape, dict) and output_key:
+        shape = shape.get(output_key)
+    if isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[1], int):
+        return int(shape[1])
+    probe = infer(np.asarray(source.load(np.arange(1)), dtype=np.uint8))
+    return int(probe.reshape(probe.shape[0], -1).shape[1])
+
+
+def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike, *, manifest: Mapping[str, Any],
+                     shard_size: int = 1024, batch_size: int = 64, dtype: str = "float32",
+                     output_key: str | None = None, progress: bool = True, verify_existing: bool = True,
+                     on_shard_done: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Writes the features of `model` over `source` into a sharded cache at `out_dir`, resuming a killed run.
+
+    Args:
+      model: a Keras model (uint8/float RGB 0..255 `[B, H, W, 3]` -> `[B, D]`, or a dict with `output_key`) or any
+        callable with that contract.
+      source: an `ImageSource`.
+      out_dir: the cache directory (created; must be empty, absent or a cache of the same teacher and source).
+      manifest: at least `teacher` and `layer`; `feature_dim` optional (taken from the model); other keys are
+        recorded and must match on resume.
+      shard_size: rows per shard (the last shard may be shorter). batch_size: images per forward pass.
+      on_shard_done: called with the shard index after each shard is written (tests use it to simulate a kill).
+
+    Returns stats: count, num_shards, computed_shards, skipped_shards, faces_computed, seconds, faces_per_second.
+    Raises `CacheError` for a foreign, mismatched or corrupt cache.
+    """
+    for key in ("teacher", "layer"):
+        if key not in manifest:
+            raise ValueError(f"manifest: missing required field {key!r}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    out_dir = Path(out_dir)
+    infer = _make_infer(model, output_key)
+    extra = {k: v for k, v in manifest.items() if k not in ("teacher", "layer", "feature_dim")}
+    feature_dim = manifest.get("feature_dim") or _feature_dim(model, infer, source, output_key)
+    wanted = C.make_manifest(teacher=manifest["teacher"], layer=manifest["layer"], feature_dim=feature_dim,
+                             dtype=dtype, count=len(source), shard_size=shard_size, source=source.description,
+                             source_fingerprint=source.fingerprint(), **extra)
+    n, num_shards, shard_size, batch_size = len(source), wanted["num_shards"], int(shard_size), int(batch_size)
+    stats = {"count": n, "num_shards": num_shards, "computed_shards": 0, "skipped_shards": 0, "faces_computed": 0}
+    t0 = time.perf_counter()
+    with C.writer_lock(out_dir):
+        existing = C.check_compatible(out_dir, wanted)
+        C.remove_stale_temp_files(out_dir)
+        if existing is None:
+            C.write_manifest(out_dir, wanted)
+        bar = _progress_bar(n, progress)
+        checksums = []
+        try:
+            for k in range(num_shards):
+                start, stop = k * shard_size, min(n, (k + 1) * shard_size)
+                path = out_dir / C.shard_name(k)
+                expected_ids = source.row_ids[start:stop]
+                if path.is_file():
+                    feats, ids = C.read_shard(path, verify=verify_existing)
+                    if not np.array_equal(ids, expected_ids) or feats.shape[1] != feature_dim \
+                            or feats.dtype != np.dtype(dtype):
+                        raise C.CacheError(f"{path}: holds rows/features that do not match this source and teacher "
+                                           f"(shard {k} should have rows {start}..{stop - 1}); delete the cache")
+                    checksums.append(C.array_checksum(feats, ids))
+                    stats["skipped_shards"] += 1
+                    bar.update(stop - start)
+                    continue
+                feats = np.empty((stop - start, feature_dim), dtype=dtype)
+                pos = 0
+                for images in source.dataset(start, stop, batch_size).as_numpy_iterator():
+                    m = images.shape[0]
+                    if m < batch_size:  # pad so every forward pass has the same shape
+                        images = np.concatenate([images, np.repeat(images[-1:], batch_size - m, axis=0)])
+                    out = infer(images)
+                    out = out.reshape(out.shape[0], -1)[:m]
+                    if out.shape[1] != feature_dim:
+                        raise ValueError(f"model output has {out.shape[1]} features, expected {feature_dim}")
+                    feats[pos:pos + m] = out
+                    pos += m
+                    bar.update(m)
+                if pos != stop - start:
+                    raise ValueError(f"source gave {pos} images for shard {k}, expected {stop - start}")
+                if not np.all(np.isfinite(feats)):
+                    raise ValueError(f"shard {k}: the model produced NaN or inf features")
+                checksums.append(C.write_shard(path, feats, expected_ids))
+                stats["computed_shards"] += 1
+                stats["faces_computed"] += stop - start
+                if on_shard_done is not None:
+                    on_shard_done(k)
+        finally:
+            bar.close()
+        final = dict(wanted, complete=True,
+                     shards=[{"file": C.shard_name(k), "rows": min(n, (k + 1) * shard_size) - k * shard_size,
+                              "checksum": checksums[k]} for k in range(num_shards)])
+        C.write_manifest(out_dir, final)
+    seconds = time.perf_counter() - t0
+    stats.update(seconds=seconds, faces_per_second=stats["faces_computed"] / seconds if seconds > 0 else 0.0)
+    return stats
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="face", file=sys.stderr, dynamic_ncols=True, desc="features")
