@@ -54,7 +54,7 @@ MIN_RESOLUTION = 16
 
 def build_student(resolution: int, feature_dim: int = 4096, num_classes: int = 10, identity_dim: int = 128,
                   name: str = "student", identity_activation: str | None = None,
-                  seed: int | None = None) -> keras.Model:
+                  seed: int | None = None, synchronized_bn: bool = False) -> keras.Model:
     """Builds the student network of Fig. 3 for `resolution` x `resolution` RGB faces.
 
     Args:
@@ -65,6 +65,7 @@ def build_student(resolution: int, feature_dim: int = 4096, num_classes: int = 1
       name: model name.
       identity_activation: activation of the identity layer (None = linear, the default; see the module docstring).
       seed: optional seed for the Glorot initialisers (repeatable initial weights).
+      synchronized_bn: BatchNorm statistics over the global batch under tf.distribute (same weights either way).
 
     Returns:
       A functional `keras.Model` mapping `[B, p, p, 3]` RGB 0..255 to a dict
@@ -96,7 +97,7 @@ def build_student(resolution: int, feature_dim: int = 4096, num_classes: int = 1
         conv_i += 1
         x = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer=init(),
                                 name=f"conv{conv_i}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{conv_i}")(x)
+        x = keras.layers.BatchNormalization(synchronized=synchronized_bn, name=f"bn{conv_i}")(x)
         x = keras.layers.ReLU(name=f"relu{conv_i}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     mimic = keras.layers.Dense(feature_dim, kernel_initializer=init(), dtype="float32", name="mimic")(x)

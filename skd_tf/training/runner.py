@@ -1,0 +1,359 @@
+"""Student training runs: stage 1 (Eq. 1, mode `c`) then stage 3 (Eq. 4, the chosen supervision), Section III.
+
+`train_student(config, train_data, val_data=None, init_weights=None, model_dir=...)` is the one way the project
+trains a student (the demo, the LFW experiment and `experiments/train_student.py` all call it).
+
+model_dir layout:
+    config.json                 the resolved TrainConfig (+ data sizes)
+    stage1_c/, stage3_<mode>/   per stage: backup/ (BackupAndRestore, removed when the stage completes),
+                                best.weights.h5 + best.json (best val_loss, or loss without validation data),
+                                final.weights.h5, history.csv, tensorboard/, done.json
+    student.weights.h5          the trained student's weights (best of stage 3 when `restore_best`, else final)
+    student.keras               the same student as a full Keras model
+    result.json                 final metrics and paths
+
+A run killed at any point and started again with the same arguments skips completed stages and resumes the current
+one from its last completed epoch: the data order of epoch e depends only on (seed, e) (`skd_tf.data.pipeline`), so
+the resumed run ends with the same weights as an uninterrupted one.
+
+Optimiser: Adam (lr 1e-3, cosine decay to 1% over each stage) by default. Adam copes with the very different gradient
+scales of L_cls and of the raw (un-normalised, D-dimensional) L_reg under the paper's equal weighting without tuning,
+and converges in the few epochs a CPU demo affords; `optimizer="sgd"` gives the paper's SGD (momentum 0.9).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from skd_tf.data.pipeline import SourceTable, check_join, make_dataset, steps_per_epoch
+from skd_tf.models.student import build_student
+from skd_tf.training import losses as L
+from skd_tf.training.distribute import is_chief, make_strategy, set_mixed_precision
+from skd_tf.training.model import DistillationModel
+from skd_tf.utils.io import atomic_path, write_json
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a student run depends on. Defaults follow the paper where it says something (batch 256, equal
+    loss weights, raw features, Xavier init) and are CPU-friendly elsewhere."""
+    resolution: int = 32
+    supervision: str = "sc"            # c | s | sc | dc  (Section IV-C)
+    epochs: int = 10                   # stage 3 (fine-tuning) epochs
+    init_epochs: int = 10              # stage 1 (mode c) epochs; skipped when init_weights is given or 0
+    batch_size: int = 256
+    optimizer: str = "adam"            # adam | sgd
+    learning_rate: float = 1e-3        # stage 1
+    finetune_learning_rate: float | None = None  # stage 3 (default: learning_rate)
+    lr_schedule: str = "cosine"        # cosine | constant
+    momentum: float = 0.9              # sgd only
+    weight_decay: float = 0.0          # decoupled weight decay (both optimisers)
+    cls_weight: float = 1.0            # weight of L_cls in Eq. 4
+    reg_weight: float = 1.0            # weight of L_reg in Eq. 4
+    feature_norm: str = "raw"          # raw | l2 (target f / ||f|| * feature_scale)
+    feature_scale: float = 1.0
+    identity_dim: int = 128
+    feature_dim: int | None = None     # D; default: the teacher features' width (4096 when there are none)
+    num_classes: int | None = None     # C; default: max label + 1
+    shuffle_buffer: int | None = None  # default: the whole training set (a uniform permutation per epoch)
+    seed: int = 0
+    strategy: str = "auto"             # auto | one_device | mirrored | multi_worker
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    restore_best: bool = True          # student.weights.h5 = best checkpoint of the last stage (if validated)
+    tensorboard: bool = True
+    verbose: int = 0
+
+    def validate(self) -> "TrainConfig":
+        L.check_mode(self.supervision)
+        if self.feature_norm not in L.FEATURE_NORMS:
+            raise ValueError(f"feature_norm: expected one of {L.FEATURE_NORMS}, got {self.feature_norm!r}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {self.optimizer!r}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule: expected 'cosine' or 'constant', got {self.lr_schedule!r}")
+        for f in ("epochs", "init_epochs"):
+            if getattr(self, f) < 0:
+                raise ValueError(f"{f}: expected >= 0, got {getattr(self, f)}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {sorted(unknown)}")
+        return cls(**d)
+
+
+@dataclasses.dataclass
+class StudentData:
+    """Low-resolution faces `images [M, p, p, 3]` (uint8 RGB) degraded from the high-resolution faces whose row ids
+    are `source_rows [M]`, plus the per-row `table` (labels, teacher features, alpha) they are joined with."""
+    images: np.ndarray
+    source_rows: np.ndarray
+    table: SourceTable
+
+    def __post_init__(self):
+        self.images = np.asarray(self.images)
+        self.source_rows = np.asarray(self.source_rows).astype(np.int64).reshape(-1)
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.shape[1] != self.images.shape[2]:
+            raise ValueError(f"StudentData.images: expected [M, p, p, 3], got {self.images.shape}")
+        if len(self.source_rows) != len(self.images):
+            raise ValueError(f"StudentData.source_rows: expected {len(self.images)} row ids (one per image), "
+                             f"got {len(self.source_rows)}")
+        check_join(self.source_rows, self.table, need_features=False)
+
+    @classmethod
+    def build(cls, images, source_rows, row_ids, labels, features=None, feature_row_ids=None, alpha=None,
+              alpha_row_ids=None) -> "StudentData":
+        """`labels [N]` aligned with `row_ids [N]`; `features` an array with `feature_row_ids` or a feature-cache
+        directory; `alpha` aligned with `row_ids` unless `alpha_row_ids` is given. Joined by row id."""
+        table = SourceTable.join(row_ids, labels, features, feature_row_ids, alpha, alpha_row_ids)
+        return cls(images, source_rows, table)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    student: keras.Model
+    model_dir: Path
+    weights_path: Path               # model_dir/student.weights.h5
+    keras_path: Path                 # model_dir/student.keras
+    stage1_weights_path: Path | None  # final weights of stage 1 (reuse as init_weights for other modes)
+    history: dict                    # {stage name: {metric: [per-epoch values]}}
+    metrics: dict                    # last epoch's metrics of the last stage
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Callbacks
+
+
+class BestStudentCheckpoint(keras.callbacks.Callback):
+    """Saves the student's weights (atomically) whenever `monitor` improves; survives resumption via best.json."""
+
+    def __init__(self, student: keras.Model, path: Path, monitor: str, write: bool = True):
+        super().__init__()
+        self.student, self.path, self.monitor, self.write = student, Path(path), monitor, write
+        self.meta_path = self.path.with_name("best.json")
+        self.best = math.inf
+        if self.meta_path.is_file():
+            self.best = float(json.loads(self.meta_path.read_text())["value"])
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or value >= self.best:
+            return
+        self.best = float(value)
+        if self.write:
+            save_student_weights(self.student, self.path)
+            write_json(self.meta_path, {"monitor": self.monitor, "value": self.best, "epoch": epoch + 1})
+
+
+class _StopAfterEpoch(keras.callbacks.Callback):
+    """Test hook: raises after epoch `k` (1-based count) completes, after the backup is written."""
+
+    def __init__(self, k: int):
+        super().__init__()
+        self.k = k
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.k:
+            raise KeyboardInterrupt(f"simulated kill after epoch {epoch + 1}")
+
+
+def save_student_weights(student: keras.Model, path: str | os.PathLike) -> None:
+    with atomic_path(path, suffix=".weights.h5") as tmp:
+        student.save_weights(tmp)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stages
+
+
+def make_optimizer(config: TrainConfig, learning_rate: float, total_steps: int) -> keras.optimizers.Optimizer:
+    lr: Any = float(learning_rate)
+    if config.lr_schedule == "cosine" and total_steps > 0:
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=int(total_steps), alpha=0.01)
+    wd = config.weight_decay or None
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=lr, weight_decay=wd)
+    return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum, weight_decay=wd)
+
+
+def _tensorboard_available() -> bool:
+    """TensorBoard event files need the `tensorboard` package (absent from tensorflow-cpu's minimal installs)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _backup_epoch(backup_dir: Path) -> int:
+    """The epoch BackupAndRestore will resume at (0 without a backup)."""
+    meta = backup_dir / "training_metadata.json"
+    if not meta.is_file():
+        return 0
+    return int(json.loads(meta.read_text())["epoch"])
+
+
+def _history_dict(h) -> dict:
+    return {k: [float(v) for v in vs] for k, vs in (h.history if h is not None else {}).items()}
+
+
+def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float, stage_dir: Path,
+              train_data: StudentData, val_data: StudentData | None, config: TrainConfig,
+              strategy: tf.distribute.Strategy, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
+    """Trains `student` in place with supervision `mode` for `epochs` epochs; resumable; returns a summary dict.
+
+    A stage whose `done.json` exists is not rerun: its final weights are loaded instead.
+    """
+    stage_dir = Path(stage_dir)
+    done, final_path = stage_dir / "done.json", stage_dir / "final.weights.h5"
+    if done.is_file() and final_path.is_file():
+        student.load_weights(final_path)
+        return json.loads(done.read_text())
+    chief = is_chief(strategy)
+    need_feats = L.uses_regression(mode)
+    check_join(train_data.source_rows, train_data.table, need_features=need_feats, need_alpha=L.uses_alpha(mode))
+    if val_data is not None and need_feats and val_data.table.features is None:
+        raise ValueError(f"val_data.table.features: supervision {mode!r} needs teacher features for validation too")
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    backup_dir = stage_dir / "backup" if chief else stage_dir / f"backup_worker{strategy.cluster_resolver.task_id}"
+    steps = steps_per_epoch(len(train_data), config.batch_size)
+    with strategy.scope():
+        model = DistillationModel(student, mode=mode, cls_weight=config.cls_weight, reg_weight=config.reg_weight,
+                                  feature_norm=config.feature_norm, feature_scale=config.feature_scale)
+        model.compile(optimizer=make_optimizer(config, learning_rate, steps * epochs),
+                      jit_compile=config.jit_compile)
+        model.build()
+    first_epoch = min(_backup_epoch(backup_dir), epochs)
+    history = None
+    if first_epoch < epochs:
+        ds = make_dataset(train_data.images, train_data.source_rows, train_data.table, config.batch_size,
+                          with_features=need_feats, shuffle=True, seed=config.seed, first_epoch=first_epoch,
+                          num_epochs=epochs - first_epoch, shuffle_buffer=config.shuffle_buffer)
+        val_ds = None
+        if val_data is not None:
+            val_ds = make_dataset(val_data.images, val_data.source_rows, val_data.table, config.batch_size,
+                                  with_features=need_feats, shuffle=False, num_epochs=1)
+        callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
+                                                      delete_checkpoint=False),
+                     BestStudentCheckpoint(student, stage_dir / "best.weights.h5",
+                                           "val_loss" if val_ds is not None else "loss", write=chief)]
+        if chief:
+            callbacks.append(keras.callbacks.CSVLogger(str(stage_dir / "history.csv"), append=True))
+            if config.tensorboard and _tensorboard_available():
+                callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False,
+                                                             profile_batch=0))
+        callbacks.extend(extra_callbacks)
+        history = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                            validation_steps=steps_per_epoch(len(val_data), config.batch_size) if val_ds else None,
+                            verbose=config.verbose, shuffle=False)
+    summary = {"mode": mode, "epochs": epochs, "resumed_at_epoch": first_epoch, "history": _history_dict(history),
+               "best": json.loads((stage_dir / "best.json").read_text()) if (stage_dir / "best.json").is_file()
+               else None}
+    if chief:
+        save_student_weights(student, final_path)
+        write_json(done, summary)
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    return summary
+
+
+def _resolve_strategy(config: TrainConfig, strategy):
+    if strategy is not None:
+        return strategy
+    if config.strategy == "auto" and not tf.config.list_physical_devices("GPU") and "TF_CONFIG" not in os.environ:
+        return tf.distribute.get_strategy()  # the default strategy: no wrapping overhead on a CPU-only host
+    return make_strategy(config.strategy)
+
+
+def train_student(config: TrainConfig, train_data: StudentData, val_data: StudentData | None = None,
+                  init_weights: str | os.PathLike | keras.Model | None = None, model_dir: str | os.PathLike = "runs/student",
+                  strategy: tf.distribute.Strategy | None = None,
+                  callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
+    """Trains a student S-p-<supervision> end to end (Section III): stage 1 (Eq. 1, mode `c`, `init_epochs`) unless
+    `init_weights` (a `.weights.h5` path or a student model) is given, then stage 3 (Eq. 4, `config.supervision`,
+    `epochs`). Resumable; see the module docstring for `model_dir`'s layout.
+    """
+    config = dataclasses.replace(config).validate()
+    if train_data.resolution != config.resolution:
+        raise ValueError(f"train_data.images: expected {config.resolution}x{config.resolution} faces "
+                         f"(config.resolution), got {train_data.images.shape[1:3]}")
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.mixed_precision.global_policy().name
+    policy = set_mixed_precision(config.mixed_precision)
+    try:
+        strategy = _resolve_strategy(config, strategy)
+        chief = is_chief(strategy)
+        feature_dim = config.feature_dim or train_data.table.feature_dim or 4096
+        num_classes = config.num_classes or max(train_data.table.num_classes,
+                                                val_data.table.num_classes if val_data is not None else 0)
+        if chief:
+            write_json(model_dir / "config.json", {
+                **dataclasses.asdict(config), "resolved": {
+                    "feature_dim": feature_dim, "num_classes": num_classes, "policy": policy,
+                    "strategy": type(strategy).__name__, "replicas": strategy.num_replicas_in_sync,
+                    "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
+                    "init_weights": str(init_weights) if isinstance(init_weights, (str, os.PathLike)) else
+                    (None if init_weights is None else "<model>")}})
+        with strategy.scope():
+            student = build_student(config.resolution, feature_dim=feature_dim, num_classes=num_classes,
+                                    identity_dim=config.identity_dim, seed=config.seed,
+                                    synchronized_bn=strategy.num_replicas_in_sync > 1)
+        history, stage1_path = {}, None
+        if init_weights is not None:
+            if isinstance(init_weights, keras.Model):
+                student.set_weights(init_weights.get_weights())
+            else:
+                student.load_weights(init_weights)
+        elif config.init_epochs > 0:
+            s1 = run_stage(student, "c", config.init_epochs, config.learning_rate, model_dir / "stage1_c",
+                           train_data, val_data, config, strategy)
+            history["stage1_c"] = s1["history"]
+            stage1_path = model_dir / "stage1_c" / "final.weights.h5"
+        stage3_dir = model_dir / f"stage3_{config.supervision}"
+        last = None
+        if config.epochs > 0:
+            s3 = run_stage(student, config.supervision, config.epochs,
+                           config.finetune_learning_rate or config.learning_rate, stage3_dir, train_data, val_data,
+                           config, strategy, extra_callbacks=callbacks)
+            history[stage3_dir.name] = s3["history"]
+            last = stage3_dir
+        elif stage1_path is not None:
+            last = model_dir / "stage1_c"
+        if config.restore_best and val_data is not None and last is not None and (last / "best.weights.h5").is_file():
+            student.load_weights(last / "best.weights.h5")
+        weights_path, keras_path = model_dir / "student.weights.h5", model_dir / "student.keras"
+        final_metrics = {k: v[-1] for k, v in (history[last.name] if last is not None and last.name in history
+                                               else {}).items() if v}
+        if chief:
+            save_student_weights(student, weights_path)
+            with atomic_path(keras_path, suffix=".keras") as tmp:
+                student.save(tmp)
+            write_json(model_dir / "result.json", {"metrics": final_metrics, "weights": weights_path,
+                                                   "keras": keras_path, "stage1_weights": stage1_path})
+        return TrainResult(student=student, model_dir=model_dir, weights_path=weights_path, keras_path=keras_path,
+                           stage1_weights_path=stage1_path, history=history, metrics=final_metrics)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
