@@ -44,9 +44,11 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
-#: Manifest keys that describe *what* is cached; a rerun must agree on all of them to reuse shards.
-IDENTITY_KEYS = ("format", "version", "teacher", "layer", "feature_dim", "dtype", "count", "shard_size",
-                 "num_shards", "source", "source_fingerprint")
+#: Manifest keys that are not compared on resume: completion state, and the human-readable source description
+#: (it may name a folder that has moved; what the source *is* is compared through "source_fingerprint").
+#: Every other key (format, version, teacher, layer, feature_dim, dtype, count, shard_size, num_shards,
+#: source_fingerprint and any extra keys) must agree for a rerun to reuse shards.
+NOT_COMPARED = ("complete", "shards", "source")
 
 
 class CacheError(ValueError):
@@ -214,7 +216,7 @@ def make_manifest(*, teacher: str, layer: str, feature_dim: int, dtype: str, cou
 
 
 def _identity(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in ("complete", "shards")}
+    return {k: v for k, v in manifest.items() if k not in NOT_COMPARED}
 
 
 def check_compatible(cache_dir: str | os.PathLike, wanted: Mapping[str, Any]) -> dict[str, Any] | None:
