@@ -23,10 +23,10 @@ Geometry (the same as dlib's ``get_face_chip(img, shape, size=150, padding=0.25)
 
 Landmarks follow the project convention (CONTRIBUTING.md): dlib's 5-point order, ``(x, y)`` pixels, pixel centres at
 integer coordinates. The aligner uses whatever points it is given, so callers may jitter them (the degradation of the
-training pipeline does). Rendering is ``cv2.warpAffine`` with bilinear interpolation in float32 and a black border,
-then truncation to uint8, as dlib's ``interpolate_bilinear`` with ``black_background`` (on dlib's 32 LFW parity
-chips the mean absolute difference from dlib is about 4e-5 grey levels; rounding instead of truncating would add
-~0.5). Very large downscales (dlib uses an image pyramid there) are out of scope: render at a high resolution and
+training pipeline does). Rendering is ``cv2.warpAffine`` with bilinear interpolation in float32, then truncation to
+uint8 and black wherever the 2x2 neighbourhood leaves the image, as dlib's ``interpolate_bilinear`` with
+``black_background`` (on dlib's 32 LFW parity chips the mean absolute difference from dlib is about 4e-5 grey
+levels; rounding instead of truncating would add ~0.5). Very large downscales (dlib uses an image pyramid there) are out of scope: render at a high resolution and
 area-downsample instead.
 """
 from __future__ import annotations
@@ -212,4 +212,17 @@ def align_face(image, landmarks, size: int, padding: float = 0.25, template=DLIB
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(0.0, 0.0, 0.0),
     )
-    return np.clip(np.floor(chip), 0, 255).astype(np.uint8)
+    chip = np.clip(np.floor(chip), 0, 255).astype(np.uint8)
+    # dlib writes black wherever a 2x2 bilinear neighbourhood leaves the image (OpenCV would blend with the border).
+    inverse = invert_affine(matrix)
+    h, w = img.shape[:2]
+    corners = transform_points(np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]]),
+                               inverse)
+    if corners.min() < 0.0 or np.any(corners[:, 0] >= w - 1) or np.any(corners[:, 1] >= h - 1):
+        grid = np.arange(size, dtype=np.float64)
+        xs = inverse[0, 0] * grid[None, :] + inverse[0, 1] * grid[:, None] + inverse[0, 2]
+        ys = inverse[1, 0] * grid[None, :] + inverse[1, 1] * grid[:, None] + inverse[1, 2]
+        left, top = np.floor(xs), np.floor(ys)
+        outside = (left < 0) | (top < 0) | (left + 1 > w - 1) | (top + 1 > h - 1)
+        chip[outside] = 0
+    return chip
