@@ -96,6 +96,16 @@ def solve_class(unary: np.ndarray, pairwise: np.ndarray, lam: float, backend: st
     if idx.size:
         u = unary[idx] + lam * attr_one[idx]
         w = pairwise[np.ix_(idx, idx)]
+        # Symmetric split P a_i a_j = P/2 (a_i + a_j) - P/2 [a_i != a_j]: with theta_i = u_i + lam/2 sum_j w_ij, if
+        # every theta_i <= 0 keeping all free faces is optimal (and largest); if every theta_i > 0 dropping all is
+        # the unique minimum.
+        theta_sym = u + 0.5 * lam * w.sum(axis=1)
+        if np.all(theta_sym <= 0):
+            alpha[idx] = True
+            idx = idx[:0]
+        elif np.all(theta_sym > 0):
+            idx = idx[:0]
+    if idx.size:
         if backend == "scipy":
             sub, gap, rounds = _cut_scipy(u, w, lam, rel_tol)
         elif backend == "pymaxflow":
@@ -182,14 +192,15 @@ def scipy_max_flow_checked(q: np.ndarray, s: int, t: int):
 
 
 def _reach_to_sink(resid: np.ndarray, t: int) -> np.ndarray:
-    """Nodes that can reach t through edges with positive residual capacity."""
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import breadth_first_order
-
-    rev = csr_array((resid > 0).T.astype(np.int8))
-    reached = breadth_first_order(rev, t, directed=True, return_predecessors=False)
+    """Nodes that can reach t through edges with positive residual capacity (dense frontier search)."""
+    pos = resid > 0
     mask = np.zeros(resid.shape[0], dtype=bool)
-    mask[reached] = True
+    mask[t] = True
+    frontier = mask.copy()
+    while frontier.any():
+        nxt = pos[:, frontier].any(axis=1) & ~mask
+        mask |= nxt
+        frontier = nxt
     return mask
 
 

@@ -122,6 +122,7 @@ def compute_terms(features, labels, measure: str = "similarity", chunk_rows: int
     own_dot = np.zeros(n, dtype=np.float64)  # f^_i . u_{l_i} (raw centroid, not normalised)
     pairwise: list[np.ndarray] = [None] * C  # type: ignore[list-item]
     all_nonneg = True
+    need_sign = measure == "similarity" and C > 1
 
     # ---- pass 1: validation, norms, class sums, per-class Gram matrices --------------------------------------
     for c0, c1 in chunks:
@@ -129,36 +130,39 @@ def compute_terms(features, labels, measure: str = "similarity", chunk_rows: int
         perm = np.argsort(rows_sorted, kind="stable")
         idx = rows_sorted[perm]
         block = src.rows(idx)
-        bad = ~np.all(np.isfinite(block), axis=1)
+        sq = np.einsum("ij,ij->i", block, block)
+        bad = ~np.isfinite(sq)
         if bad.any():
             first = idx[np.flatnonzero(bad)[:5]].tolist()
-            raise ValueError(f"{src.name}: {int(bad.sum())} feature row(s) contain NaN or inf (rows {first}...)")
-        nrm = np.linalg.norm(block, axis=1)
+            raise ValueError(f"{src.name}: {int(bad.sum())} feature row(s) contain NaN or inf (or overflow float64 "
+                             f"when squared) (rows {first}...)")
+        nrm = np.sqrt(sq)
         zero = nrm == 0
         if zero.any():
             first = idx[np.flatnonzero(zero)[:5]].tolist()
             raise ValueError(f"{src.name}: {int(zero.sum())} feature row(s) are all zero (rows {first}...); "
                              "cosine is undefined for them")
-        if all_nonneg and block.min() < 0:
+        if all_nonneg and need_sign and block.min() < 0:
             all_nonneg = False
-        # back to class-sorted order
-        inv = np.empty_like(perm)
-        inv[perm] = np.arange(perm.size)
-        block = block[inv]
-        nrm = nrm[inv]
+        if not np.array_equal(perm, np.arange(perm.size)):  # back to class-sorted order
+            inv = np.empty_like(perm)
+            inv[perm] = np.arange(perm.size)
+            block = block[inv]
+            nrm = nrm[inv]
         norms[rows_sorted] = nrm
-        unit = block / nrm[:, None]
         off = 0
         for c in range(c0, c1):
             k = int(sizes[c])
             f = block[off:off + k]
-            fu = unit[off:off + k]
+            nk = nrm[off:off + k]
             class_sum[c] = f.sum(axis=0)
-            gram = fu @ fu.T
-            own_dot[rows_sorted[off:off + k]] = gram @ nrm[off:off + k] / k  # f^_i . u_c, u_c = mean f_j
+            gram = f @ f.T
+            gram /= nk[:, None]
+            gram /= nk[None, :]
+            own_dot[rows_sorted[off:off + k]] = gram @ nk / k  # f^_i . u_c, u_c = mean f_j
             pairwise[c] = pairwise_from_gram(gram, measure)
             off += k
-        del block, unit
+        del block
 
     centroid_norm = np.linalg.norm(class_sum, axis=1) / np.maximum(sizes, 1)
     if np.any(centroid_norm == 0):
@@ -186,8 +190,7 @@ def compute_terms(features, labels, measure: str = "similarity", chunk_rows: int
         rows_sorted = order[starts[c0]:starts[c1]]
         idx = np.sort(rows_sorted)
         block = src.rows(idx)
-        unit = block / norms[idx][:, None]
-        d = unit @ S
+        d = (block @ S) / norms[idx]
         dot_S[idx] = d
         if need_cone:
             phi = np.arccos(np.clip(d / s_norm, -1.0, 1.0)) if s_norm > 0 else np.full(idx.size, math.pi)
@@ -197,11 +200,12 @@ def compute_terms(features, labels, measure: str = "similarity", chunk_rows: int
                 n_uncertified += sel.size
                 for b0 in range(0, sel.size, _UNCERT_BLOCK):
                     sb = sel[b0:b0 + _UNCERT_BLOCK]
-                    cos = unit[sb] @ u_hat.T
+                    cos = block[sb] @ u_hat.T
+                    cos /= norms[idx[sb]][:, None]
                     np.maximum(cos, 0.0, out=cos)
                     uncert_rows.append(idx[sb])
                     uncert_sum.append(cos.sum(axis=1))
-        del block, unit
+        del block
 
     if measure == "distance":
         unary_all = (C - 1) - (dot_S - own_cos)
