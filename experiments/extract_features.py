@@ -5,7 +5,7 @@ Examples:
   python -m experiments.extract_features --teacher=compact --teacher_kw=weights=runs/demo/teacher.keras \
       --source=synthetic --num_identities=50 --images_per_identity=20 --out_dir=runs/cache/synth
   python -m experiments.extract_features --teacher=vggface16 --teacher_kw=weights=vgg_face.h5 \
-      --source=tfds:umdfaces --tfds_data_dir=~/tensorflow_datasets --out_dir=runs/cache/umd_vgg
+      --source=tfds:umdfaces/aligned_224 --tfds_prealigned --out_dir=runs/cache/umd_vgg
 
 Every face is aligned to the teacher's input size with its 5 landmarks (`skd_tf.data.align.align_face`, padding
 `spec.align_padding`). Killing the run and rerunning the same command resumes after the last finished shard; a cache
@@ -45,6 +45,8 @@ flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir.")
 flags.DEFINE_string("image_key", "image", "TFDS image feature.")
 flags.DEFINE_string("landmarks_key", "landmarks", "TFDS landmarks feature ([5, 2], dlib order).")
 flags.DEFINE_string("id_key", None, "TFDS feature holding a row id (default: position in the split).")
+flags.DEFINE_boolean("tfds_prealigned", False, "TFDS images are already aligned chips of the teacher's input size "
+                     "(e.g. umdfaces/aligned_150 for dlib_resnet): use them as they are.")
 
 
 def parse_kwargs(items: list[str]) -> dict:
@@ -96,7 +98,8 @@ def make_source(source: str, size: int, padding: float):
     if source.startswith("tfds:") and len(source) > 5:
         return extract.TfdsSource(source[5:], size, padding=padding, split=FLAGS.tfds_split,
                                   data_dir=FLAGS.tfds_data_dir, image_key=FLAGS.image_key,
-                                  landmarks_key=FLAGS.landmarks_key, id_key=FLAGS.id_key, limit=FLAGS.limit)
+                                  landmarks_key=FLAGS.landmarks_key, id_key=FLAGS.id_key, limit=FLAGS.limit,
+                                  prealigned=FLAGS.tfds_prealigned)
     raise ValueError(f"--source: expected 'synthetic', 'lfw' or 'tfds:<name>', got {source!r}")
 
 

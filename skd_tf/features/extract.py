@@ -170,23 +170,31 @@ class LfwFolderSource(ImageSource):
 class TfdsSource(ImageSource):
     """A TFDS split with an `image` (uint8 RGB) and a `landmarks` ([5, 2] pixels, dlib order) feature.
 
-    Row id = position in the split (`shuffle_files=False`), or the value of feature `id_key` when given.
-    Shards are read as split slices (`train[1000:2000]`), so resuming does not reread finished shards.
+    Row id = position in the split (`shuffle_files=False`; the prepared dataset's stored order), or the value of
+    feature `id_key` when given. Shards are read as split slices (`train[1000:2000]`), so resuming does not reread
+    finished shards. `name` may include a config (`umdfaces/aligned_150`). With `prealigned=True` the images are
+    taken as they are (already aligned chips of the teacher's size, as the UMDFaces builder stores them) and the
+    landmarks are not needed.
     """
 
     def __init__(self, name: str, size: int, padding: float = 0.25, split: str = "train",
                  data_dir: str | None = None, image_key: str = "image", landmarks_key: str = "landmarks",
-                 id_key: str | None = None, limit: int | None = None):
+                 id_key: str | None = None, limit: int | None = None, prealigned: bool = False):
         import tensorflow_datasets as tfds
 
         self.name, self.split, self.data_dir = name, split, data_dir
         self.image_key, self.landmarks_key, self.id_key = image_key, landmarks_key, id_key
-        self.size, self.padding = int(size), float(padding)
+        self.size, self.padding, self.prealigned = int(size), float(padding), bool(prealigned)
         builder = tfds.builder(name, data_dir=data_dir)
         features = builder.info.features
-        for key in (image_key, landmarks_key) + ((id_key,) if id_key else ()):
+        needed = (image_key,) + (() if prealigned else (landmarks_key,)) + ((id_key,) if id_key else ())
+        for key in needed:
             if key not in features:
                 raise ValueError(f"TFDS {name}: feature {key!r} not found (features: {sorted(features.keys())})")
+        shape = tuple(getattr(features[image_key], "shape", ()) or ())
+        if prealigned and len(shape) == 3 and shape[:2] != (self.size, self.size) and None not in shape[:2]:
+            raise ValueError(f"TFDS {name}: feature {image_key!r} is {shape[0]}x{shape[1]}, but prealigned images must "
+                             f"be the teacher's {self.size}x{self.size} (pick the builder config of that size)")
         n = int(builder.info.splits[split].num_examples)
         if limit is not None:
             n = min(n, int(limit))
@@ -199,7 +207,7 @@ class TfdsSource(ImageSource):
         self._check_row_ids()
         self.description = {"kind": "tfds", "name": name, "version": str(builder.info.version), "split": split,
                             "count": n, "size": self.size, "padding": self.padding, "image_key": image_key,
-                            "landmarks_key": landmarks_key, "id_key": id_key}
+                            "landmarks_key": landmarks_key, "id_key": id_key, "prealigned": self.prealigned}
 
     def dataset(self, start: int, stop: int, batch_size: int):
         import tensorflow as tf
@@ -207,15 +215,25 @@ class TfdsSource(ImageSource):
 
         from skd_tf.data.align import align_face
 
-        size, padding = self.size, self.padding
+        size, padding, name = self.size, self.padding, self.name
 
         def align(image, landmarks):
             return align_face(image, landmarks, size, padding=padding)
 
+        def as_is(image):
+            if image.shape[:2] != (size, size):
+                raise ValueError(f"TFDS {name}: prealigned image is {image.shape[0]}x{image.shape[1]}, the teacher "
+                                 f"needs {size}x{size}")
+            return image
+
         ds = tfds.load(self.name, split=f"{self.split}[{start}:{stop}]", data_dir=self.data_dir, shuffle_files=False)
-        ds = ds.map(lambda ex: tf.numpy_function(align, [ex[self.image_key], tf.cast(ex[self.landmarks_key],
-                                                                                     tf.float32)], tf.uint8),
-                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        if self.prealigned:
+            ds = ds.map(lambda ex: tf.numpy_function(as_is, [ex[self.image_key]], tf.uint8),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        else:
+            ds = ds.map(lambda ex: tf.numpy_function(align, [ex[self.image_key],
+                                                             tf.cast(ex[self.landmarks_key], tf.float32)], tf.uint8),
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size).prefetch(2)
 
     def load(self, positions):
@@ -319,7 +337,7 @@ def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike
                     continue
                 feats = np.empty((stop - start, feature_dim), dtype=dtype)
                 pos = 0
-                for images in source.dataset(start, stop, batch_size).as_numpy_iterator():
+                for images in _iterate(source.dataset(start, stop, batch_size), k):
                     m = images.shape[0]
                     if m < batch_size:  # pad so every forward pass has the same shape
                         images = np.concatenate([images, np.repeat(images[-1:], batch_size - m, axis=0)])
@@ -348,6 +366,27 @@ def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike
     seconds = time.perf_counter() - t0
     stats.update(seconds=seconds, faces_per_second=stats["faces_computed"] / seconds if seconds > 0 else 0.0)
     return stats
+
+
+def _iterate(dataset, shard: int):
+    """Iterates a tf.data pipeline, turning an error raised inside it (e.g. an unreadable image in a
+    `numpy_function`) into a `ValueError` carrying the original message instead of a wrapped TF op error."""
+    import re
+
+    import tensorflow as tf
+
+    it = dataset.as_numpy_iterator()
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except tf.errors.OpError as exc:
+            first = (exc.message or str(exc)).strip().splitlines()[0]
+            inner = re.search(r"\b(\w+(?:Error|Exception): .*)$", first)
+            first = inner.group(1) if inner else re.sub(r"^\{\{[^}]*\}\}\s*", "", first)
+            raise ValueError(f"loading images for shard {shard} failed: {first}") from exc
+        yield batch
 
 
 class _NoBar:

@@ -220,3 +220,12 @@ def test_aligned_source_and_callable_model(tmp_path):
     feats, ids = C.load_features(out)
     np.testing.assert_allclose(feats, mean_rgb(source.load(np.arange(6))), rtol=1e-6)
     assert C.load_manifest(out)["feature_dim"] == 3
+
+
+def test_image_loading_errors_name_the_file(tmp_path, model):
+    class Broken(ArraySource):
+        def load(self, positions):
+            raise ValueError("/data/x/img_0003.jpg: not a readable image")
+
+    with pytest.raises(ValueError, match=r"shard 0 failed: ValueError: /data/x/img_0003.jpg: not a readable image"):
+        _run(model, Broken(np.zeros((4, SIZE, SIZE, 3), np.uint8)), tmp_path / "cache")

@@ -59,5 +59,9 @@ def test_tfds_source_into_cache(data_dir, tmp_path):
     by_position = TfdsSource("skd_test_faces", 16, data_dir=data_dir, limit=5)
     np.testing.assert_array_equal(by_position.row_ids, np.arange(5))
     np.testing.assert_array_equal(by_position.load(np.arange(5)), want[:5])
+    prealigned = TfdsSource("skd_test_faces", 64, data_dir=data_dir, id_key="row", prealigned=True)
+    np.testing.assert_array_equal(prealigned.load(np.arange(3)), FACES.images[faces[:3]])
+    with pytest.raises(ValueError, match="'image' is 64x64, but prealigned images must be the teacher's 16x16"):
+        TfdsSource("skd_test_faces", 16, data_dir=data_dir, prealigned=True)
     with pytest.raises(ValueError, match="feature 'nope' not found"):
         TfdsSource("skd_test_faces", 16, data_dir=data_dir, landmarks_key="nope")
