@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from skd_tf.evaluation.verification import roc_auc, roc_curve
 from skd_tf.utils.io import atomic_path
