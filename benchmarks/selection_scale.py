@@ -32,20 +32,25 @@ from skd_tf.utils.io import write_json
 UMD_N, UMD_C, UMD_D = 367_888, 8_419, 4_096
 
 FLAGS = flags.FLAGS
-flags.DEFINE_float("scale", 1.0, "fraction of UMDFaces' N and C to generate (1.0 = full scale)")
-flags.DEFINE_integer("dim", UMD_D, "feature dimension")
-flags.DEFINE_integer("seed", 0, "seed of the synthetic data")
-flags.DEFINE_float("lam", -256.0, "lam of the single-lam timing")
-flags.DEFINE_string("backend", "scipy", "cut backend: scipy | networkx | pymaxflow")
-flags.DEFINE_string("measure", "similarity", "similarity | distance")
-flags.DEFINE_integer("workers", None, "processes for the per-class cuts (default: all CPUs)")
-flags.DEFINE_float("size_sigma", 0.75, "log-normal sigma of the class sizes")
-flags.DEFINE_float("planted", 0.02, "fraction of faces given another class's identity (wrong labels)")
-flags.DEFINE_bool("sweep", True, "also time the Fig. 5 sweep")
-flags.DEFINE_bool("keep_file", False, "keep the generated .npy (its path is printed)")
-flags.DEFINE_string("tmp_dir", None, "where to write the features (default: the system temp folder)")
-flags.DEFINE_integer("blas_threads", None, "set OPENBLAS/OMP_NUM_THREADS in the timed processes (default: leave)")
-flags.DEFINE_string("out", None, "write the results as JSON here")
+
+
+def define_flags() -> None:
+    """Defines the absl flags (only when run as a program, so importing this module defines none and cannot
+    clash with other CLIs' flags in one process)."""
+    flags.DEFINE_float("scale", 1.0, "fraction of UMDFaces' N and C to generate (1.0 = full scale)")
+    flags.DEFINE_integer("dim", UMD_D, "feature dimension")
+    flags.DEFINE_integer("seed", 0, "seed of the synthetic data")
+    flags.DEFINE_float("lam", -256.0, "lam of the single-lam timing")
+    flags.DEFINE_string("backend", "scipy", "cut backend: scipy | networkx | pymaxflow")
+    flags.DEFINE_string("measure", "similarity", "similarity | distance")
+    flags.DEFINE_integer("workers", None, "processes for the per-class cuts (default: all CPUs)")
+    flags.DEFINE_float("size_sigma", 0.75, "log-normal sigma of the class sizes")
+    flags.DEFINE_float("planted", 0.02, "fraction of faces given another class's identity (wrong labels)")
+    flags.DEFINE_bool("sweep", True, "also time the Fig. 5 sweep")
+    flags.DEFINE_bool("keep_file", False, "keep the generated .npy (its path is printed)")
+    flags.DEFINE_string("tmp_dir", None, "where to write the features (default: the system temp folder)")
+    flags.DEFINE_integer("blas_threads", None, "set OPENBLAS/OMP_NUM_THREADS in the timed processes (default: leave)")
+    flags.DEFINE_string("out", None, "write the results as JSON here")
 
 
 def class_sizes(n: int, c: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -210,4 +215,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -1,0 +1,32 @@
+"""Figures of the selection stage (Figs. 5-6) and the UMDFaces-shaped synthetic generator of the benchmark."""
+import numpy as np
+
+from benchmarks.selection_scale import class_sizes, generate, paper_graph_edges
+from skd_tf.plots.selection import (embed_2d, pick_classes, plot_discarded_contact_sheet, plot_lambda_sweep,
+                                    plot_selection_embedding)
+
+
+def test_plots_write_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    p = plot_lambda_sweep([-8, -4, -2, -1, 0], [10, 9, 5, 1, 0], tmp_path / "fig5.png", total=10)
+    assert p.read_bytes()[:4] == b"\x89PNG"
+    f = rng.normal(size=(40, 6))
+    labels = np.repeat(np.arange(4), 10)
+    alpha = rng.random(40) > 0.3
+    assert plot_selection_embedding(f, labels, alpha, tmp_path / "fig6.png", n_classes=3).is_file()
+    imgs = rng.integers(0, 255, size=(40, 8, 8, 3), dtype=np.uint8)
+    assert plot_discarded_contact_sheet(imgs, alpha, tmp_path / "sheet.png").is_file()
+    assert plot_discarded_contact_sheet(imgs, np.ones(40, bool), tmp_path / "none.png") is None
+    xy, used = embed_2d(f, method="pca")
+    assert xy.shape == (40, 2) and used == "PCA"
+    assert len(pick_classes(labels, alpha, 2)) == 2
+
+
+def test_synthetic_generator_deterministic(tmp_path):
+    sizes = class_sizes(1000, 23, 0.75, np.random.default_rng(0))
+    assert sizes.sum() == 1000 and sizes.min() >= 1
+    la = generate(tmp_path / "a.npy", 300, 7, 16, seed=3, sigma=0.75, planted=0.05)
+    lb = generate(tmp_path / "b.npy", 300, 7, 16, seed=3, sigma=0.75, planted=0.05)
+    assert np.array_equal(la, lb) and np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    assert np.load(tmp_path / "a.npy", mmap_mode="r").dtype == np.float32
+    assert paper_graph_edges(np.array([3, 2])) == 3 + 1 + 3 * 1 + 2 * 1
