@@ -189,6 +189,16 @@ def read_pairs(path: str | os.PathLike, *, known_names: Mapping[str, int] | None
     return pairs
 
 
+def load_protocol_pairs(lfw_root: str | os.PathLike, name: str = "pairs.txt", *, images: str = "lfw-deepfunneled",
+                        check_images: bool = True) -> LfwPairs:
+    """An official pairs file under `<lfw_root>/protocol/`, with names checked against `lfw-names.txt` and (by
+    default) every image checked in `<lfw_root>/<images>/`. `lfw_root` is e.g. `skd_tf.utils.paths.lfw_dir()`."""
+    lfw_root = Path(lfw_root)
+    names = read_names(lfw_root / "protocol" / "lfw-names.txt")
+    return read_pairs(lfw_root / "protocol" / name, known_names=names,
+                      root=lfw_root / images if check_images else None)
+
+
 def _person_line(f: list[str], path: Path, ln: int) -> tuple[str, int]:
     if len(f) != 2:
         raise ValueError(f"{path}:{ln}: expected 'name count' (2 fields), got {len(f)} fields")

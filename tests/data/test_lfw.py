@@ -29,6 +29,8 @@ def test_official_pairs_view2(lfw_root):
     assert all(p.is_file() for p in a + b)
     assert len(pairs.distinct_relative_paths()) == 7701
     assert pairs.relative_paths()[0][0] == "Abel_Pacheco/Abel_Pacheco_0001.jpg"
+    again = lfw.load_protocol_pairs(lfw_root)
+    assert np.array_equal(again.is_same, pairs.is_same) and np.array_equal(again.name_b, pairs.name_b)
 
 
 def test_official_view1_and_people(lfw_root):
