@@ -26,5 +26,5 @@ def prepare_main(builder_cls, argv: Sequence[str] | None = None, description: st
     counts = {name: split.num_examples for name, split in builder.info.splits.items()}
     print(f"prepared {builder.name}/{builder.builder_config.name} in {builder.data_dir}: {counts}")
     skipped = builder.info.metadata.get("skipped")
-    if skipped:
+    if skipped and any(skipped.values() if isinstance(skipped, dict) else skipped):
         print(f"skipped corrupt images: {skipped}")

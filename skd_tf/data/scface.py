@@ -50,7 +50,8 @@ from typing import Iterable, Mapping, Sequence
 import cv2
 import numpy as np
 
-from skd_tf.data.align import DLIB_5_TEMPLATE, align_face, alignment_matrix, similarity_transform, transform_points
+from skd_tf.data import degrade
+from skd_tf.data.align import DLIB_5_TEMPLATE, alignment_matrix, similarity_transform, transform_points
 
 __all__ = [
     "NUM_SUBJECTS",
@@ -334,22 +335,14 @@ def load_rgb(path: str | Path) -> np.ndarray:
 
 
 def render_chip(image, landmarks, size: int, padding: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """The aligned chip (uint8 [size, size, 3]) and the 5 landmarks in its frame (float32 [5, 2]).
+    """The aligned, anti-aliased chip (uint8 [size, size, 3]) and the 5 landmarks in its frame (float32 [5, 2]).
 
-    `align_face` samples bilinearly, which aliases when the chip is much smaller than the face in the image (a
-    1,600-pixel mugshot to a 64-pixel chip); the chip is then rendered at an integer multiple of `size` near the
-    image's own scale and area-downsampled, which `skd_tf.data.align` documents as the same chip.
+    The chip is `skd_tf.data.degrade.render_chip` (aligned at an integer multiple of `size` near the image's own
+    scale, then area-downsampled), so a 1,600-pixel mugshot does not alias into a 64-pixel chip.
     """
-    size = int(size)
     landmarks = np.asarray(landmarks, dtype=np.float64)
-    matrix = alignment_matrix(landmarks, size, padding)
-    scale = float(np.hypot(matrix[0, 0], matrix[1, 0]))  # chip pixels per image pixel
-    factor = int(min(16, max(1, np.floor(1.0 / max(scale, 1e-6)))))
-    if factor > 1:
-        big = align_face(image, landmarks, size * factor, padding)
-        chip = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
-    else:
-        chip = align_face(image, landmarks, size, padding)
+    chip = degrade.render_chip(image, landmarks, int(size), padding)
+    matrix = alignment_matrix(landmarks, int(size), padding)
     return chip, transform_points(landmarks, matrix).astype(np.float32)
 
 

@@ -74,10 +74,20 @@ def _draw(width: int, height: int, d: float, style: dict, rng: np.random.Generat
     return img, points
 
 
+# The real file lists three adjacent pairs of subjects out of order; the dummy file keeps its exact row order.
+_ROW_SWAPS = {"frontal": [(87, 88), (95, 96)], "cam1_1": [(16, 17)]}
+
+
 def _names_in_official_order():
     """Row order of the real annotation file: all frontal, all cam8, then cam1_1..cam7_1, cam1_2.., cam1_3.."""
     blocks = ["frontal", "cam8"] + [f"cam{k}_{d}" for d in (1, 2, 3) for k in range(1, 8)]
-    return [(block, f"{subject:03d}_{block}") for block in blocks for subject in range(1, NUM_SUBJECTS + 1)]
+    out = []
+    for block in blocks:
+        subjects = list(range(1, NUM_SUBJECTS + 1))
+        for a, b in _ROW_SWAPS.get(block, []):
+            subjects[a - 1], subjects[b - 1] = b, a
+        out.extend((block, f"{subject:03d}_{block}") for subject in subjects)
+    return out
 
 
 def _relpath(block: str, name: str) -> str:
