@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -265,9 +266,12 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
                 callbacks.append(keras.callbacks.TensorBoard(str(stage_dir / "tensorboard"), write_graph=False,
                                                              profile_batch=0))
         callbacks.extend(extra_callbacks)
-        history = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                            validation_steps=steps_per_epoch(len(val_data), config.batch_size) if val_ds else None,
-                            verbose=config.verbose, shuffle=False)
+        with warnings.catch_warnings():
+            # Mode s trains no classifier: Keras would warn that identity/logits get no gradient (Section IV-C).
+            warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
+            history = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
+                                validation_steps=steps_per_epoch(len(val_data), config.batch_size) if val_ds else None,
+                                verbose=config.verbose, shuffle=False)
     summary = {"mode": mode, "epochs": epochs, "resumed_at_epoch": first_epoch, "history": _history_dict(history),
                "best": json.loads((stage_dir / "best.json").read_text()) if (stage_dir / "best.json").is_file()
                else None}
