@@ -26,8 +26,8 @@ integer coordinates. The aligner uses whatever points it is given, so callers ma
 training pipeline does). Rendering is ``cv2.warpAffine`` with bilinear interpolation in float32, then truncation to
 uint8 and black wherever the 2x2 neighbourhood leaves the image, as dlib's ``interpolate_bilinear`` with
 ``black_background`` (on dlib's 32 LFW parity chips the mean absolute difference from dlib is about 4e-5 grey
-levels; rounding instead of truncating would add ~0.5). Very large downscales (dlib uses an image pyramid there) are out of scope: render at a high resolution and
-area-downsample instead.
+levels; rounding instead of truncating would add ~0.5). Very large downscales (dlib uses an image pyramid there)
+are out of scope: render at a high resolution and area-downsample instead.
 """
 from __future__ import annotations
 

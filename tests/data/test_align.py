@@ -153,7 +153,8 @@ def _dlib_bilinear_reference(img, matrix, size):
     lc, tc = np.clip(left, 0, w - 2), np.clip(top, 0, h - 2)
     fx, fy = (x - left)[..., None], (y - top)[..., None]
     im = img.astype(np.float64)
-    v = (1 - fy) * ((1 - fx) * im[tc, lc] + fx * im[tc, lc + 1]) + fy * ((1 - fx) * im[tc + 1, lc] + fx * im[tc + 1, lc + 1])
+    v = ((1 - fy) * ((1 - fx) * im[tc, lc] + fx * im[tc, lc + 1])
+         + fy * ((1 - fx) * im[tc + 1, lc] + fx * im[tc + 1, lc + 1]))
     return np.where(ok[..., None], v, 0).astype(np.uint8)
 
 

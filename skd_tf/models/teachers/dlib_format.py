@@ -170,7 +170,8 @@ def _read_details(r: _Reader) -> DlibLayer:
         flat = params.reshape(-1)
         k = flat.size // 2
         if mode != 0 or flat.size != 2 * k or g_shape[1] != k or b_shape[1] != k:
-            raise r.fail(f"affine_: unsupported mode {mode} or shapes {g_shape}/{b_shape} for {flat.size} params", start)
+            raise r.fail(f"affine_: unsupported mode {mode} or shapes {g_shape}/{b_shape} for {flat.size} params",
+                         start)
         return DlibLayer("affine", tag, {"mode": mode}, {"gamma": flat[:k].copy(), "beta": flat[k:].copy()})
     if tag == "relu_":
         return DlibLayer("relu", tag)

@@ -57,7 +57,7 @@ def spec(feature_layer: str = "embedding", **_: object) -> TeacherSpec:
 
 @keras.saving.register_keras_serializable(package="skd_tf")
 class DlibInputNormalization(keras.layers.Layer):
-    """``(x - mean_rgb) / 256`` per channel, computed in float32 from uint8 or float 0..255 input (dlib's input layer)."""
+    """``(x - mean_rgb) / 256`` per channel in float32, from uint8 or float 0..255 input (dlib's input layer)."""
 
     def __init__(self, mean_rgb=(122.782, 117.001, 104.298), **kwargs):
         super().__init__(**kwargs)
