@@ -1,7 +1,8 @@
 """tf.distribute strategy and precision selection for student training (no CPU-only code paths).
 
 `auto`: MultiWorkerMirroredStrategy when TF_CONFIG names more than one worker, MirroredStrategy over all GPUs when
-there are several, otherwise OneDeviceStrategy on the first GPU (or the CPU). `mirrored` uses every local GPU (or
+there are several, otherwise TensorFlow's default strategy (first GPU, else CPU). `one_device`: OneDeviceStrategy on
+the first GPU (or the CPU). `mirrored` uses every local GPU (or
 every logical CPU device when there is no GPU), `multi_worker` reads TF_CONFIG.
 """
 from __future__ import annotations
@@ -34,8 +35,10 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices=devices)
-    if name == "auto" and len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
+    if name == "auto":
+        # Several GPUs: mirror over them; otherwise the default strategy (TensorFlow places work on the GPU when
+        # there is one), which adds no distribution overhead.
+        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
 
 

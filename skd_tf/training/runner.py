@@ -283,11 +283,7 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
 
 
 def _resolve_strategy(config: TrainConfig, strategy):
-    if strategy is not None:
-        return strategy
-    if config.strategy == "auto" and not tf.config.list_physical_devices("GPU") and "TF_CONFIG" not in os.environ:
-        return tf.distribute.get_strategy()  # the default strategy: no wrapping overhead on a CPU-only host
-    return make_strategy(config.strategy)
+    return strategy if strategy is not None else make_strategy(config.strategy)
 
 
 def train_student(config: TrainConfig, train_data: StudentData, val_data: StudentData | None = None,
