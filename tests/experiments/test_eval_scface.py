@@ -1,0 +1,51 @@
+"""SCface retrieval CLI (Section IV-E, Table II) end to end on the synthetic dummy data of data_builders/scface."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from experiments import eval_scface
+from skd_tf.models.student import build_student
+
+ROOT = Path(__file__).resolve().parents[2]
+DUMMY = ROOT / "data_builders" / "scface" / "dummy_data"
+
+
+def test_cli_paper_protocol_on_dummy_data(tmp_path):
+    pretrained = build_student(16, feature_dim=32, num_classes=7, seed=0)
+    pretrained.save(tmp_path / "pre.keras")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.eval_scface", f"--scface_dir={DUMMY}", f"--student={tmp_path / 'pre.keras'}",
+         "--epochs=1", "--batch_size=100", f"--out_dir={out}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1200 probes x 80 gallery" in proc.stdout
+    r = json.loads((out / "results.json").read_text())
+    assert r["gallery"] == 80 and r["probes"] == 1200 and r["train_images"] == 800
+    assert len(r["train_subjects"]) == 50
+    assert {d: v["probes"] for d, v in r["rank1_per_distance"].items()} == {"1": 400, "2": 400, "3": 400}
+    per = [v["rank1"] for v in r["rank1_per_distance"].values()]
+    assert np.isclose(np.mean(per), r["rank1_total"])  # equal probes per distance
+    assert len(r["cmc"]) == 80 and np.isclose(r["cmc"][-1], 1.0) and np.isclose(r["cmc"][0], r["rank1_total"])
+    assert r["resolution"] == 16 and "mimic" in r["transferred_layers"] and "logits" not in r["transferred_layers"]
+    assert (out / "cmc.png").stat().st_size > 0 and (out / "student" / "student.keras").is_file()
+
+
+def test_transfer_student_identity_dim():
+    pretrained = build_student(16, feature_dim=32, num_classes=7, identity_dim=128, seed=0)
+    same, copied = eval_scface.transfer_student(pretrained, 32, 50, identity_dim=128)
+    assert "identity" in copied and "mimic" in copied and "logits" not in copied
+    assert same.get_layer("logits").units == 50 and same.input_shape[1] == 32
+    np.testing.assert_array_equal(same.get_layer("conv5").get_weights()[0], pretrained.get_layer("conv5").get_weights()[0])
+    wide, copied = eval_scface.transfer_student(pretrained, 16, 50, identity_dim=1024)  # the paper's S-64-sc-1024
+    assert "identity" not in copied and wide.get_layer("identity").units == 1024
+
+
+def test_from_scratch_standard_protocol(tmp_path):
+    r = eval_scface.run(str(DUMMY), str(tmp_path / "far"), protocol="far", resolution=16, epochs=1, batch_size=128,
+                        identity_dim=1024)
+    assert r["gallery"] == 43 and r["probes"] == 215 and list(r["rank1_per_distance"]) == ["1"]
+    assert r["train_images"] == 688 and r["transferred_layers"] == []
