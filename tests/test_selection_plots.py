@@ -30,3 +30,17 @@ def test_synthetic_generator_deterministic(tmp_path):
     assert np.array_equal(la, lb) and np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
     assert np.load(tmp_path / "a.npy", mmap_mode="r").dtype == np.float32
     assert paper_graph_edges(np.array([3, 2])) == 3 + 1 + 3 * 1 + 2 * 1
+
+
+def test_tsne_numpy_separates_clusters():
+    from skd_tf.plots.selection import tsne_numpy
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 10)) * 5
+    x = np.repeat(centers, 20, axis=0) + rng.normal(size=(60, 10)) * 0.3
+    y = tsne_numpy(x, perplexity=10, n_iter=300)
+    lab = np.repeat(np.arange(3), 20)
+    cent = np.stack([y[lab == k].mean(0) for k in range(3)])
+    within = np.mean([np.linalg.norm(y[lab == k] - cent[k], axis=1).mean() for k in range(3)])
+    between = np.min([np.linalg.norm(cent[a] - cent[b]) for a in range(3) for b in range(a + 1, 3)])
+    assert between > 2 * within

@@ -1,5 +1,6 @@
-"""Figures of the selection stage (Sec. IV-B): Fig. 5 (kept faces vs lam) and Fig. 6 (embedding of a few classes
-before/after selection, discarded faces marked, and a contact sheet of the discarded face images)."""
+"""Figures of the selection stage (Sec. IV-B): Fig. 5 (kept faces vs lam) and Fig. 6 (t-SNE [66] of a few classes
+before/after selection, discarded faces marked, and a contact sheet of the discarded face images). t-SNE comes from
+scikit-learn when installed, else from the small exact implementation here; PCA is the fallback for many points."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,19 +42,71 @@ def plot_lambda_sweep(lams: Sequence[float], kept_counts: Sequence[int], path, t
     return _save(fig, path)
 
 
-def embed_2d(x: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.ndarray, str]:
-    """2-D embedding: t-SNE (scikit-learn) when available and method is "auto" or "tsne", else PCA."""
+def tsne_numpy(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, seed: int = 0) -> np.ndarray:
+    """Exact t-SNE (van der Maaten & Hinton 2008) in numpy for a few hundred points: Gaussian affinities with a
+    per-point bandwidth found by bisection to match `perplexity`, Student-t similarities in 2-D, gradient descent with
+    momentum and early exaggeration (x4 for the first 100 iterations)."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[0]
+    d2 = np.maximum(np.sum(x ** 2, 1)[:, None] + np.sum(x ** 2, 1)[None, :] - 2 * x @ x.T, 0.0)
+    perplexity = min(perplexity, max(1.0, (n - 1) / 3.0))
+    target = np.log(perplexity)
+    P = np.zeros((n, n))
+    for i in range(n):
+        lo, hi, beta = 0.0, np.inf, 1.0
+        di = np.delete(d2[i], i)
+        for _ in range(60):
+            p = np.exp(-(di - di.min()) * beta)
+            sp = p.sum()
+            h = np.log(sp) + beta * np.sum((di - di.min()) * p) / sp
+            if abs(h - target) < 1e-5:
+                break
+            if h > target:
+                lo, beta = beta, beta * 2 if hi == np.inf else (beta + hi) / 2
+            else:
+                hi, beta = beta, (beta + lo) / 2
+        P[i, np.arange(n) != i] = p / sp
+    P = (P + P.T) / (2 * n)
+    P = np.maximum(P, 1e-12)
+    rng = np.random.default_rng(seed)
+    y = rng.normal(scale=1e-4, size=(n, 2))
+    vel = np.zeros_like(y)
+    gains = np.ones_like(y)
+    for it in range(n_iter):
+        exag = 4.0 if it < 100 else 1.0
+        sy = np.sum(y ** 2, 1)
+        num = 1.0 / (1.0 + sy[:, None] + sy[None, :] - 2 * y @ y.T)
+        np.fill_diagonal(num, 0.0)
+        Q = np.maximum(num / num.sum(), 1e-12)
+        pq = (exag * P - Q) * num
+        grad = 4.0 * ((np.diag(pq.sum(1)) - pq) @ y)
+        mom = 0.5 if it < 250 else 0.8
+        gains = np.where(np.sign(grad) != np.sign(vel), gains + 0.2, gains * 0.8).clip(0.01)
+        vel = mom * vel - 200.0 * gains * grad
+        y = y + vel
+        y -= y.mean(0)
+    return y
+
+
+def embed_2d(x: np.ndarray, method: str = "auto", seed: int = 0, max_tsne: int = 1500) -> tuple[np.ndarray, str]:
+    """2-D embedding of L2-normalised rows: t-SNE (scikit-learn if installed, else `tsne_numpy` up to `max_tsne`
+    points) for method "auto"/"tsne", PCA for "pca" or when t-SNE is unavailable (too many points)."""
     x = np.asarray(x, dtype=np.float64)
     x = x / np.linalg.norm(x, axis=1, keepdims=True)
-    if method in ("auto", "tsne") and x.shape[0] > 5:
+    if method not in ("auto", "tsne", "pca"):
+        raise ValueError(f"method: expected 'auto', 'tsne' or 'pca', got {method!r}")
+    if method != "pca" and x.shape[0] > 5:
         try:
             from sklearn.manifold import TSNE
 
             perp = float(min(30.0, (x.shape[0] - 1) / 3.0))
             return TSNE(n_components=2, perplexity=perp, random_state=seed, init="pca").fit_transform(x), "t-SNE"
         except ImportError:
+            if x.shape[0] <= max_tsne:
+                return tsne_numpy(x, seed=seed), "t-SNE"
             if method == "tsne":
-                raise ValueError("method='tsne' needs scikit-learn, which is not installed") from None
+                raise ValueError(f"method='tsne': {x.shape[0]} points exceed max_tsne={max_tsne} without "
+                                 "scikit-learn") from None
     xc = x - x.mean(axis=0)
     if xc.shape[0] < 2:
         return np.zeros((x.shape[0], 2)), "PCA"
@@ -65,12 +118,14 @@ def embed_2d(x: np.ndarray, method: str = "auto", seed: int = 0) -> tuple[np.nda
 
 
 def pick_classes(labels: np.ndarray, alpha: np.ndarray, n_classes: int = 5) -> np.ndarray:
-    """The classes with the most discarded faces (ties: larger classes), for Fig. 6."""
+    """Classes for Fig. 6: those partly selected (some faces kept, some discarded) with the most discarded faces
+    first, then fully kept and last fully discarded ones (larger classes first within each group)."""
     labels = np.asarray(labels)
     cls, inv = np.unique(labels, return_inverse=True)
-    dropped = np.bincount(inv, weights=~np.asarray(alpha, bool), minlength=len(cls))
+    dropped = np.bincount(inv, weights=~np.asarray(alpha, bool), minlength=len(cls)).astype(np.int64)
     sizes = np.bincount(inv, minlength=len(cls))
-    order = np.lexsort((-sizes, -dropped))
+    group = np.where((dropped > 0) & (dropped < sizes), 0, np.where(dropped == 0, 1, 2))
+    order = np.lexsort((-sizes, -dropped * (group == 0), group))
     return cls[order[:n_classes]]
 
 

@@ -21,6 +21,9 @@ class FeatureSource:
 
     Build with `FeatureSource.open(x)`, where `x` is an array (including `np.memmap`), a `.npy` path, or a
     feature-cache directory written by `skd_tf.features.cache` (rows in row-id order, as `load_features` returns).
+    A `.npy` is streamed (resident memory: one block); a cache directory is assembled once by
+    `load_features(dir, mmap=True)` from memory-mapped shards, so it holds one N x D copy (6 GB for UMDFaces float32;
+    export it to a single .npy to stream it instead).
     """
 
     def __init__(self, array: np.ndarray | None = None, npy_path: Path | None = None, name: str = "features"):
@@ -60,7 +63,7 @@ class FeatureSource:
                     from skd_tf.features.cache import load_features
                 except ImportError as exc:  # pragma: no cover - depends on the teacher issue
                     raise ValueError(f"{path}: a directory was given but skd_tf.features.cache is unavailable") from exc
-                feats, _row_ids = load_features(path)
+                feats, _row_ids = load_features(path, mmap=True)
                 return cls(array=feats, name=str(path))
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: features file not found (expected .npy [N, D] or a cache directory)")
