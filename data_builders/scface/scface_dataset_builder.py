@@ -60,7 +60,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         _config("medium", "medium", "bob.db.scface 'medium': probes at 2.60 m (distance 2)."),
         _config("far", "far", "bob.db.scface 'far': probes at 4.20 m (distance 1)."),
         _config("combined", "combined", "bob.db.scface 'combined': probes at all three distances."),
-        _config("all", "all", "Every annotated image, infrared included, in one split."),
+        _config("all", "all", "Every annotated image, infrared included, in one split (full)."),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "paper"
 

@@ -79,3 +79,13 @@ def test_corrupt_image_fails_or_is_skipped(tmp_path):
     builder = _build(tmp_path / "b", manual, on_corrupt="skip")
     assert builder.info.splits["eval_probe"].num_examples == 214
     assert builder.info.metadata["skipped"]["eval_probe"] == [str(bad)]
+
+
+def test_all_config_includes_infrared(tmp_path):
+    builder = _build(tmp_path, DUMMY, "all")
+    assert builder.info.splits["full"].num_examples == 2990
+    ds = builder.as_dataset(split="full").filter(lambda ex: ex["infrared"])
+    infrared = list(tfds.as_numpy(ds.map(lambda ex: {"camera": ex["camera"], "image": ex["image"]})))
+    assert len(infrared) == 130 * 3 * 2 + 130  # cam6, cam7 at three distances, and the cam8 mugshots
+    assert {int(ex["camera"]) for ex in infrared} == {6, 7, 8}
+    assert all(ex["image"].shape[-1] == 3 for ex in infrared[:5])

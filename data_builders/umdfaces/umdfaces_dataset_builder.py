@@ -19,7 +19,9 @@ from absl import logging
 from etils import epath
 
 from data_builders.umdfaces import umdfaces_csv
-from skd_tf.data.scface import decode_rgb, render_chip
+from skd_tf.data import degrade
+from skd_tf.data.align import alignment_matrix, transform_points
+from skd_tf.data.scface import decode_rgb
 
 BATCHES = (1, 2, 3)
 
@@ -123,7 +125,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 self.info.metadata["skipped"].append(str(path))
                 continue
             idx = umdfaces_csv.dlib5_indices(face.keypoints)
-            chip, chip_landmarks = render_chip(image, face.keypoints[idx], config.face_size, config.padding)
+            landmarks = face.keypoints[idx].astype(np.float64)
+            # anti-aliased chip (aligned at the image's own scale, area-downsampled) and its landmarks
+            chip = degrade.render_chip(image, landmarks, config.face_size, config.padding)
+            matrix = alignment_matrix(landmarks, config.face_size, config.padding)
+            chip_landmarks = transform_points(landmarks, matrix).astype(np.float32)
             ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
             if not ok:
                 raise ValueError(f"{path}: could not encode the aligned face")

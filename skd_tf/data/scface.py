@@ -38,7 +38,7 @@ Protocols (``protocol_splits``):
   mugshots and cam1..5 images (all distances) of the world subjects (688); ``dev_gallery`` / ``eval_gallery``: the
   frontal mugshots; ``dev_probe`` / ``eval_probe``: cam1..5 at distance 3 (close), 2 (medium), 1 (far) or all three
   (combined).
-* ``all``: every annotated image (2,990) in one split ``all``, infrared included.
+* ``all``: every annotated image (2,990) in one split ``full``, infrared included (TFDS reserves the split name "all").
 """
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ def protocol_splits(
     records = list(records)
     visible_training = lambda r: r.camera == 0 or (r.camera in VISIBLE_CAMERAS)  # noqa: E731
     if protocol == "all":
-        return {"all": records}
+        return {"full": records}
     if protocol == "paper":
         subjects = np.array(sorted({r.subject for r in records}), dtype=np.int64)
         if not 0 < num_train_subjects < len(subjects):

@@ -40,7 +40,7 @@ def test_real_protocol_counts(scface_annotations):
     assert {r.subject for r in combined["eval_gallery"]} == set(range(88, 131))
     far = scface.protocol_splits(records, "far")
     assert {r.distance for r in far["dev_probe"]} == {1} and len(far["dev_probe"]) == 220
-    assert len(scface.protocol_splits(records, "all")["all"]) == 2990
+    assert len(scface.protocol_splits(records, "all")["full"]) == 2990
 
 
 def test_template_matches_real_mugshots(scface_annotations):
