@@ -53,6 +53,7 @@ def test_energy_equals_exhaustive_minimum_all_backends(measure):
             # energy reported == energy recomputed from the definition, independently of compute_terms
             assert _close(selection_energy(r.alpha, f, labels, lam, measure), r.energy)
             assert r.kept_per_class.sum() == r.alpha.sum()
+            assert r.stats["classes_not_certified_to_rel_tol"] == 0
 
 
 def test_solve_class_matches_brute_force_across_scales():

@@ -110,7 +110,7 @@ def _solve_range(args):
     for k, c in enumerate(cls_ids):
         r = _cut.solve_class(terms.unary[c], terms.pairwise[c], lam, backend,
                              candidates=None if cand is None else cand[k])
-        out.append((c, r.alpha, r.energy, r.gap, r.cut_nodes, r.rounds))
+        out.append((c, r.alpha, r.energy, r.gap, r.cut_nodes, r.rounds, r.certified))
     return out
 
 
@@ -150,15 +150,18 @@ def _solve_all(terms: SelectionTerms, lam: float, backend: str, workers: int,
     gap = 0.0
     cut_nodes = 0
     rounds = 0
+    uncertified = 0
     for chunk in results:
-        for c, a, e, g, cn, rd in chunk:
+        for c, a, e, g, cn, rd, ok in chunk:
+            uncertified += not ok
             alpha[terms.members[c]] = a
             kept[c] = int(a.sum())
             energy += e
             gap = max(gap, g)
             cut_nodes += cn
             rounds += rd
-    return alpha, kept, energy, gap, {"faces_left_for_cuts": cut_nodes, "max_flow_calls": rounds}
+    return alpha, kept, energy, gap, {"faces_left_for_cuts": cut_nodes, "max_flow_calls": rounds,
+                                         "classes_not_certified_to_rel_tol": uncertified}
 
 
 def select_informative(features, labels, lam: float, measure: str = "similarity", backend: str = "scipy",

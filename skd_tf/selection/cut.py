@@ -47,6 +47,7 @@ class CutResult:
     gap: float  # certified: energy - (lower bound on the minimum); 0 when decided without a cut
     cut_nodes: int  # faces left for the cut after persistency
     rounds: int  # max-flow calls
+    certified: bool = True  # gap <= rel_tol * (problem magnitude)
 
 
 def check_backend(backend: str) -> str:
@@ -93,6 +94,7 @@ def solve_class(unary: np.ndarray, pairwise: np.ndarray, lam: float, backend: st
     idx = np.flatnonzero(free)
     rounds = 0
     gap = 0.0
+    certified = True
     if idx.size:
         u = unary[idx] + lam * attr_one[idx]
         w = pairwise[np.ix_(idx, idx)]
@@ -117,8 +119,10 @@ def solve_class(unary: np.ndarray, pairwise: np.ndarray, lam: float, backend: st
         else:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         alpha[idx] = sub
+        theta, P, const = _graph_terms(u, w, lam)
+        certified = gap <= rel_tol * (_magnitude(theta, P) + abs(const))
     energy = class_energy(alpha, unary, pairwise, lam)
-    return CutResult(alpha, energy, float(gap), int(idx.size), rounds)
+    return CutResult(alpha, energy, float(gap), int(idx.size), rounds, bool(certified))
 
 
 def _graph_terms(u: np.ndarray, w: np.ndarray, lam: float):
