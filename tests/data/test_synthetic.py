@@ -79,8 +79,8 @@ def test_clean_landmarks_fit_the_dlib_template(faces):
 
 
 def test_landmarks_move_with_the_drawing():
-    """A dark dot drawn on a posed face's landmark position would be at the eye: check eye pixels are dark-ish/white
-    sclera around the inner/outer corners by looking at the eye centre, which is the iris or the sclera, not skin."""
+    """After pose and warp the landmarks still sit on the drawn eyes: the midpoint of each eye's two corners shows
+    the iris or sclera, clearly different from the cheek below it."""
     fs = generate_faces(3, 4, image_size=160, noisy_fraction=0.0, seed=2)
     for img, lm in zip(fs.images, fs.landmarks):
         for a, b in ((0, 1), (2, 3)):
