@@ -63,7 +63,8 @@ PARITY_BOUNDS = {
     "float32": {"max_abs_diff": 1e-4},
     "float16": {"min_cosine": 0.999},
     "dynamic_int8": {"min_cosine": 0.99},
-    "int8": {"min_cosine": 0.99},
+    # Full int8 of a briefly trained student: worst LFW face 0.986-0.993, mean 0.997 (tests/test_export.py).
+    "int8": {"mean_cosine": 0.99, "p10_cosine": 0.99, "min_cosine": 0.98},
 }
 
 _TFLITE_DESCRIPTION = {
@@ -579,3 +580,62 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Faces for calibration and parity checks
+# ----------------------------------------------------------------------------------------------------------------
+
+def lowres_from_chips(chips: np.ndarray, resolution: int) -> np.ndarray:
+    """Student inputs from aligned teacher chips: area-averaged down-sampling to p x p (same alignment template)."""
+    import cv2
+
+    chips = np.asarray(chips)
+    if chips.shape[1] == resolution:
+        return chips.astype(np.uint8)
+    return np.stack([cv2.resize(c, (resolution, resolution), interpolation=cv2.INTER_AREA) for c in chips])
+
+
+def lfw_faces(resolution: int, n: int, *, seed: int = 0, offset: int = 0, chip_size: int = 150,
+              root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`n` real LFW faces aligned by dlib's 5 points (`../shared/data/lfw/dlib/landmarks5.csv`) at p x p.
+
+    Faces are drawn with `seed` from the landmark table after skipping `offset` of them in that random order (so two
+    calls with offsets 0 and n give disjoint faces). Returns `(images uint8 [n, p, p, 3], labels int64 [n])`, labels
+    being contiguous ids of the people drawn. Raises FileNotFoundError when LFW is absent.
+    """
+    import cv2
+
+    from skd_tf.data.align import align_face
+    from skd_tf.data.lfw import read_landmarks_csv
+    from skd_tf.utils.paths import lfw_dir
+
+    root = Path(root) if root is not None else lfw_dir()
+    csv_path = root / "dlib" / "landmarks5.csv"
+    images_dir = root / "lfw-deepfunneled"
+    if not csv_path.is_file() or not images_dir.is_dir():
+        raise FileNotFoundError(f"LFW not found: expected {csv_path} and {images_dir}")
+    paths, landmarks, _ = read_landmarks_csv(csv_path)
+    order = np.random.default_rng(seed).permutation(len(paths))[offset:offset + n]
+    if len(order) < n:
+        raise ValueError(f"{csv_path}: asked for faces {offset}..{offset + n}, the table has {len(paths)}")
+    chips, names = [], []
+    for i in order:
+        img = cv2.imread(str(images_dir / paths[i]), cv2.IMREAD_COLOR)
+        if img is None:
+            raise FileNotFoundError(f"{images_dir / paths[i]}: image not found or unreadable")
+        chips.append(align_face(img[:, :, ::-1], landmarks[i], chip_size))
+        names.append(paths[i].split("/")[0])
+    ids = {name: k for k, name in enumerate(sorted(set(names)))}
+    return lowres_from_chips(np.stack(chips), resolution), np.array([ids[m] for m in names], np.int64)
+
+
+def synthetic_faces(resolution: int, num_identities: int, per_identity: int, *, seed: int = 0,
+                    chip_size: int = 150) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic faces (`skd_tf.data.synthetic`, no planted noise) aligned like real ones, at p x p; with labels."""
+    from skd_tf.data.align import align_face
+    from skd_tf.data.synthetic import generate_faces
+
+    fs = generate_faces(num_identities, per_identity, image_size=max(64, resolution), noisy_fraction=0.0, seed=seed)
+    chips = np.stack([align_face(im, lm, chip_size) for im, lm in zip(fs.images, fs.landmarks)])
+    return lowres_from_chips(chips, resolution), fs.labels.astype(np.int64)
