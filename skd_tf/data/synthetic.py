@@ -84,7 +84,7 @@ _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 33)[:-1]), np.sin(np.linspa
 _HEAD_CY = 0.42  # head ellipse centre (template units); the template spans brows (~0) to chin (~1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FaceSet:
     """A set of synthetic faces with ground truth.
 
@@ -549,7 +549,7 @@ def generate_faces(
     at random. Identity ``k`` of the set is global identity ``identity_offset + k`` (its parameters depend only on
     ``(seed, identity_offset + k)``). Deterministic: same arguments, same bytes.
     """
-    c, k = int(num_identities), int(images_per_identity)
+    c, k, image_size = int(num_identities), int(images_per_identity), int(image_size)
     if c < 1 or k < 1:
         raise ValueError(f"num_identities and images_per_identity must be >= 1, got {num_identities}, {images_per_identity}")
     if int(image_size) < 32:
