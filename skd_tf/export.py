@@ -88,7 +88,7 @@ def _find_keys(obj: Any, keys: Sequence[str], found: dict | None = None) -> dict
     found = {} if found is None else found
     if isinstance(obj, Mapping):
         for k in keys:
-            if k in obj and k not in found and not isinstance(obj[k], (Mapping, list)):
+            if k in obj and k not in found and obj[k] is not None and not isinstance(obj[k], (Mapping, list)):
                 found[k] = obj[k]
         for v in obj.values():
             if isinstance(v, (Mapping, list)):
@@ -104,7 +104,9 @@ def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mappin
 
     For `.weights.h5`, `config` is the resolved config JSON the training module writes (a path or a dict) holding
     `resolution`, `feature_dim`, `num_classes` (and optionally `identity_dim`, `identity_activation`) at any nesting
-    depth; when `config` is None, `config.json` / `resolved_config.json` / `<stem>.json` beside the weights is used.
+    depth (null values are skipped, so `skd_tf.training`'s config.json with its "resolved" block works); when
+    `config` is None, `config.json` / `resolved_config.json` / `<stem>.json` beside the weights, or `config.json` one
+    folder up (a stage checkpoint of a training run), is used.
     """
     import keras
 
@@ -120,6 +122,7 @@ def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mappin
         if config is None:
             stem = name[: -len(".weights.h5")]
             candidates = [path.with_name(n) for n in ("config.json", "resolved_config.json", f"{stem}.json")]
+            candidates.append(path.parent.parent / "config.json")  # a stage's checkpoint (model_dir/stage*/)
             found = [c for c in candidates if c.is_file()]
             if not found:
                 raise FileNotFoundError(
