@@ -128,6 +128,7 @@ def degrade_face(
     rng = np.random.default_rng((int(seed), int(row_id)) if row_id is not None else int(seed))
     points = perturb_landmarks(lm, k, jitter, rng)
     m = render_factor(lm, p, padding)  # one oversampling factor per face, from its unperturbed landmarks
+    img = np.ascontiguousarray(img, dtype=np.float32)  # align_face samples in float32: convert once, not K times
     out = np.empty((k, p, p, 3), np.uint8)
     for j in range(k):
         out[j] = render_chip(img, points[j], p, padding, factor=m)

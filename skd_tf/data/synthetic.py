@@ -560,8 +560,6 @@ def generate_faces(
     bad = [x for x in kinds if x not in NOISE_KINDS[1:]]
     if bad or (noisy_fraction > 0 and not kinds):
         raise ValueError(f"noise_kinds: expected a non-empty subset of {NOISE_KINDS[1:]}, got {kinds}")
-    if "wrong_label" in kinds and noisy_fraction > 0 and c < 2:
-        raise ValueError("noise_kinds: 'wrong_label' needs num_identities >= 2")
     n = c * k
     offset = int(identity_offset)
     params = np.stack([_identity_vector(seed, offset + i) for i in range(c)]).astype(np.float32)
@@ -577,6 +575,8 @@ def generate_faces(
         codes = np.array([NOISE_KINDS.index(x) for x in kinds], np.int8)
         noise[where] = grng.permutation(np.resize(codes, n_noisy))
         wrong = np.flatnonzero(noise == 3)
+        if len(wrong) and c < 2:
+            raise ValueError("noise_kinds: 'wrong_label' faces need num_identities >= 2 (or drop 'wrong_label')")
         shift = grng.integers(1, c, size=len(wrong)) if len(wrong) else np.zeros(0, np.int64)
         true_labels[wrong] = (labels[wrong] + shift) % c
 
