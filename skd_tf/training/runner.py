@@ -168,18 +168,6 @@ class BestStudentCheckpoint(keras.callbacks.Callback):
             write_json(self.meta_path, {"monitor": self.monitor, "value": self.best, "epoch": epoch + 1})
 
 
-class _StopAfterEpoch(keras.callbacks.Callback):
-    """Test hook: raises after epoch `k` (1-based count) completes, after the backup is written."""
-
-    def __init__(self, k: int):
-        super().__init__()
-        self.k = k
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch + 1 >= self.k:
-            raise KeyboardInterrupt(f"simulated kill after epoch {epoch + 1}")
-
-
 def save_student_weights(student: keras.Model, path: str | os.PathLike) -> None:
     with atomic_path(path, suffix=".weights.h5") as tmp:
         student.save_weights(tmp)
@@ -287,7 +275,8 @@ def _resolve_strategy(config: TrainConfig, strategy):
 
 
 def train_student(config: TrainConfig, train_data: StudentData, val_data: StudentData | None = None,
-                  init_weights: str | os.PathLike | keras.Model | None = None, model_dir: str | os.PathLike = "runs/student",
+                  init_weights: str | os.PathLike | keras.Model | None = None,
+                  model_dir: str | os.PathLike = "runs/student",
                   strategy: tf.distribute.Strategy | None = None,
                   callbacks: Sequence[keras.callbacks.Callback] = ()) -> TrainResult:
     """Trains a student S-p-<supervision> end to end (Section III): stage 1 (Eq. 1, mode `c`, `init_epochs`) unless

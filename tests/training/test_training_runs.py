@@ -137,3 +137,16 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
         np.testing.assert_allclose(logs2[k], logs1[k], rtol=1e-5)
     for a, b in zip(w1, w2):
         np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-4, atol=1e-5)
+
+
+def test_mixed_precision_run_keeps_float32_heads_and_restores_policy(tmp_path):
+    data = _data(m=32)
+    cfg = TrainConfig(resolution=16, supervision="sc", epochs=1, init_epochs=0, batch_size=16, mixed_precision=True,
+                      tensorboard=False)
+    res = train_student(cfg, data, model_dir=tmp_path / "mp")
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert json.loads((tmp_path / "mp" / "config.json").read_text())["resolved"]["policy"].startswith("mixed_")
+    assert res.student.get_layer("conv1").compute_dtype in ("bfloat16", "float16")
+    out = res.student(data.images[:2].astype(np.float32))
+    assert all(v.dtype == "float32" for v in out.values())
+    assert np.isfinite(res.metrics["loss"])
