@@ -12,18 +12,22 @@ Synthetic data: 8,419 classes with log-normal sizes (sigma --size_sigma) rescale
 largest several hundred); features relu(g + a z_c + b e) (post-ReLU like VGGFace fc7) with a shared offset g, a
 class direction z_c and per-face noise e; --planted of the faces take another class's direction (wrong labels).
 
-Measured (2026-11-28, full scale, `nice python -m benchmarks.selection_scale --blas_threads=1`, 2 CPU cores shared
-with other jobs: 1-minute load average 3.4-7.8 during the runs, so wall times are pessimistic; CPU times given too):
+Measured (2026-11-28, full scale, `nice python -m benchmarks.selection_scale --blas_threads=1 [--backend=...]`, on
+2 CPU cores shared with other jobs: 1-minute load average 3.4-7.8 during the runs, so wall times are pessimistic;
+CPU time is user+sys of the timed process and its workers; peak RSS is VmHWM of the timed process / its workers):
 
-    backend     one lam (-256)                    sweep (15 lams)                  peak RSS (VmHWM, main/worker)
-    scipy       22.4 s wall (terms 16.6, cuts 5.8) 72.3 s wall (terms 34.2, cuts 37.9) 0.86 / 0.31 GiB
-                14.9 s CPU                        29.2 s CPU
-    pymaxflow   36.3 s wall (terms 33.5, cuts 2.8) 63.2 s wall (terms 39.2, cuts 23.8) 0.86 / 0.27 GiB
-                15.4 s CPU                        24.0 s CPU
+    run                          one lam (-256): wall (terms + cuts), CPU   sweep (15 lams): wall (terms + cuts), CPU   peak RSS
+    scipy, final run             16.8 s (14.7 + 2.2), 15.2 s CPU            41.4 s (20.7 + 20.7), 27.1 s CPU             0.86 / 0.31 GiB
+    scipy, earlier run           22.4 s (16.6 + 5.8), 14.9 s CPU            72.3 s (34.2 + 37.9), 29.2 s CPU             0.86 / 0.31 GiB
+    pymaxflow                    36.3 s (33.5 + 2.8), 15.4 s CPU            63.2 s (39.2 + 23.8), 24.0 s CPU             0.86 / 0.27 GiB
+    scipy, --dim=128 --signed    38.4 s (34.8 + 3.6), 27.1 s CPU            79.1 s (27.7 + 51.3), 47.9 s CPU             0.54 / 0.32 GiB
 
-Generation of the 5.61 GiB file: 41-86 s (excluded). Class sizes: mean 43.7, max 380, min 2; sum K_c^2 = 27.5 M.
-Kept counts (both backends identical): -8192: 367,884; -1024: 359,368; -512: 318,760; -256: 216,208;
--128: 88,588; -64: 17,331; -32 and above: 0. Largest certified gap 3.2e-10 (scipy), i.e. exact to ~1e-10 relative.
+Generation of the 5.61 GiB file: 37-86 s (excluded). Class sizes: mean 43.7, max 380, min 2; sum K_c^2 = 27.5 M.
+Kept counts (scipy and pymaxflow identical): -8192: 367,884; -1024: 359,368; -512: 318,760; -256: 216,208;
+-128: 88,588; -64: 17,331; -32 and above: 0. Largest certified gap 3.2e-10 (exact to ~1e-10 relative).
+The --signed run clips negative cosines exactly for every row (N x C x 128 blocked products). Signed 4,096-D
+features would need the full N x C x D = 1.3e13 multiply-adds (about 7 s CPU at --scale=0.1, so roughly
+10+ minutes at full scale); post-ReLU features such as VGGFace fc7 skip it (all cosines >= 0).
 The paper's single sparse graph would have had sum_c K_c (K_c - 1) / 2 + K_c (C - 1) = 3,110,436,493 edges; the
 per-class cuts use 13,555,309 pairwise edges in all (the centroid edges become unary terms).
 """
