@@ -6,7 +6,10 @@ For each resolution, one `DistillationModel` (student of Fig. 3 with D = 4096, m
 paper) is timed on (a) one batch already in memory, repeated (`Dataset.from_tensors(batch).repeat()`), and (b) the
 real input pipeline of `skd_tf.data.pipeline.make_dataset` (seeded shuffle, parallel map with the on-the-fly row-id
 join of label / teacher feature / alpha, prefetch) over a synthetic set of M faces degraded 16 times each from M/16
-source rows. Both go through the same `Model.fit`, so the ratio isolates the cost of the input pipeline.
+source rows. Both go through the same `Model.fit`, so the ratio isolates the cost of the input pipeline. Timings
+are interleaved (memory, pipeline, memory, ...); `ratio` compares the best of each, `median_paired_ratio` the
+median of the per-pair ratios, and the pipeline's own rate without a model shows how far it is from the bottleneck.
+On a shared 2-core machine background load makes single timings noisy: compare on an idle machine.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_classes", 500, "identities C")
     flags.DEFINE_integer("num_images", 4096, "low-resolution training faces M (16 per source row)")
     flags.DEFINE_integer("steps", 16, "timed steps per measurement")
-    flags.DEFINE_integer("repeats", 3, "measurements per setting (the best is reported)")
+    flags.DEFINE_integer("repeats", 5, "measurements per setting (the best is reported)")
     flags.DEFINE_integer("seed", 0, "seed")
 
 
@@ -73,9 +76,17 @@ def measure(resolution: int, batch_size: int, feature_dim: int, num_classes: int
         pipe_t.append(_timed_fit(model, pipeline, steps))
     images_per_run = steps * batch_size
     mem_rate, pipe_rate = images_per_run / min(mem_t), images_per_run / min(pipe_t)
+    # The pipeline alone (no model), for scale: how far it is from being the bottleneck.
+    it = iter(pipeline)
+    t0 = time.perf_counter()
+    for _ in range(steps * 4):
+        next(it)
+    alone_rate = steps * 4 * batch_size / (time.perf_counter() - t0)
+    paired = sorted(m / p for m, p in zip(mem_t, pipe_t))
     return {"resolution": resolution, "batch_size": batch_size, "feature_dim": feature_dim,
             "num_classes": num_classes, "steps": steps, "images_per_s_memory": mem_rate,
             "images_per_s_pipeline": pipe_rate, "ratio": pipe_rate / mem_rate,
+            "median_paired_ratio": paired[len(paired) // 2], "images_per_s_pipeline_alone": alone_rate,
             "seconds_memory": mem_t, "seconds_pipeline": pipe_t}
 
 
@@ -88,10 +99,11 @@ def main(argv) -> None:
     rows = [measure(int(p), FLAGS.batch_size, FLAGS.feature_dim, FLAGS.num_classes, FLAGS.num_images, FLAGS.steps,
                     FLAGS.repeats, FLAGS.seed) for p in FLAGS.resolutions]
     devices = [d.name for d in tf.config.list_logical_devices()]
-    print(f"{'p':>4} {'img/s memory':>14} {'img/s pipeline':>15} {'ratio':>7}")
+    print(f"{'p':>4} {'img/s memory':>14} {'img/s pipeline':>15} {'ratio':>7} {'median paired':>14} "
+          f"{'img/s pipeline alone':>21}")
     for r in rows:
         print(f"{r['resolution']:>4} {r['images_per_s_memory']:>14.1f} {r['images_per_s_pipeline']:>15.1f} "
-              f"{r['ratio']:>7.3f}")
+              f"{r['ratio']:>7.3f} {r['median_paired_ratio']:>14.3f} {r['images_per_s_pipeline_alone']:>21.0f}")
     if FLAGS.out:
         write_json(FLAGS.out, {"devices": devices, "cpu_count": os.cpu_count(), "rows": rows})
 
