@@ -41,40 +41,6 @@ def define_flags() -> None:
     flags.mark_flags_as_required(["checkpoint", "out_dir"])
 
 
-def representative_faces(spec: str, resolution: int, n: int, seed: int):
-    """Calibration faces `[<=n, p, p, 3]` uint8 from `spec` (see the module docstring) and a description."""
-    import numpy as np
-
-    from skd_tf import export as E
-
-    if spec.startswith(("npz:", "npy:")):
-        path = Path(spec[4:])
-        if not path.is_file():
-            raise FileNotFoundError(f"--representative: {path} does not exist")
-        if spec.startswith("npz:"):
-            with np.load(path) as z:
-                if "images" not in z:
-                    raise ValueError(f"{path}: no 'images' array (has {sorted(z.files)})")
-                images = z["images"]
-        else:
-            images = np.load(path)
-        images = E.as_uint8_images(images, resolution, what=str(path))
-        if len(images) > n:
-            images = images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
-        return images, f"{len(images)} faces from {path}"
-    if spec == "auto":
-        from skd_tf.utils.paths import lfw_dir
-
-        spec = "lfw" if (lfw_dir() / "dlib" / "landmarks5.csv").is_file() else "synthetic"
-    if spec == "lfw":
-        return E.lfw_faces(resolution, n, seed=seed)[0], f"{n} LFW faces (dlib 5-point alignment, seed {seed})"
-    if spec == "synthetic":
-        per = 8
-        ids = max(1, -(-n // per))
-        return E.synthetic_faces(resolution, ids, per, seed=seed)[0][:n], f"{n} synthetic faces (seed {seed})"
-    raise ValueError(f"--representative: expected npz:PATH, npy:PATH, lfw or synthetic, got {spec!r}")
-
-
 def main(argv) -> None:
     del argv
     from skd_tf import export as E
@@ -82,7 +48,7 @@ def main(argv) -> None:
 
     model = E.load_student(FLAGS.checkpoint, config=FLAGS.config)
     resolution = FLAGS.resolution or int(model.inputs[0].shape[1])
-    images, described = representative_faces(FLAGS.representative, resolution, FLAGS.num_representative,
+    images, described = E.representative_faces(FLAGS.representative, resolution, FLAGS.num_representative,
                                              FLAGS.seed)
     metrics = {}
     if FLAGS.metrics_json:

@@ -642,3 +642,36 @@ def synthetic_faces(resolution: int, num_identities: int, per_identity: int, *, 
     fs = generate_faces(num_identities, per_identity, image_size=max(64, resolution), noisy_fraction=0.0, seed=seed)
     chips = np.stack([align_face(im, lm, chip_size) for im, lm in zip(fs.images, fs.landmarks)])
     return lowres_from_chips(chips, resolution), fs.labels.astype(np.int64)
+
+
+def representative_faces(spec: str, resolution: int, n: int, seed: int):
+    """Calibration faces `[<=n, p, p, 3]` uint8 and a description, from `spec`: `npz:PATH` (an `.npz` with
+    `images` [M, p, p, 3], e.g. the student's training arrays), `npy:PATH`, `lfw` (`lfw_faces`), `synthetic`
+    (`synthetic_faces`) or `auto` (lfw when `../shared/data` has it, else synthetic). Draws up to `n` with `seed`.
+    """
+    if spec.startswith(("npz:", "npy:")):
+        path = Path(spec[4:])
+        if not path.is_file():
+            raise FileNotFoundError(f"representative: {path} does not exist")
+        if spec.startswith("npz:"):
+            with np.load(path) as z:
+                if "images" not in z:
+                    raise ValueError(f"{path}: no 'images' array (has {sorted(z.files)})")
+                images = z["images"]
+        else:
+            images = np.load(path)
+        images = as_uint8_images(images, resolution, what=str(path))
+        if len(images) > n:
+            images = images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]
+        return images, f"{len(images)} faces from {path}"
+    if spec == "auto":
+        from skd_tf.utils.paths import lfw_dir
+
+        spec = "lfw" if (lfw_dir() / "dlib" / "landmarks5.csv").is_file() else "synthetic"
+    if spec == "lfw":
+        return lfw_faces(resolution, n, seed=seed)[0], f"{n} LFW faces (dlib 5-point alignment, seed {seed})"
+    if spec == "synthetic":
+        per = 8
+        ids = max(1, -(-n // per))
+        return synthetic_faces(resolution, ids, per, seed=seed)[0][:n], f"{n} synthetic faces (seed {seed})"
+    raise ValueError(f"representative: expected npz:PATH, npy:PATH, lfw or synthetic, got {spec!r}")
