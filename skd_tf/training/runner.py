@@ -187,6 +187,24 @@ def make_optimizer(config: TrainConfig, learning_rate: float, total_steps: int) 
     return keras.optimizers.SGD(learning_rate=lr, momentum=config.momentum, weight_decay=wd)
 
 
+_STAGE_KEYS = ("batch_size", "optimizer", "lr_schedule", "momentum", "weight_decay", "cls_weight", "reg_weight",
+               "feature_norm", "feature_scale", "identity_dim", "shuffle_buffer", "seed")
+
+
+def _check_stage_settings(stage_dir: Path, settings: dict, write: bool) -> None:
+    """Refuses to resume or reuse a stage folder written with other settings (stage.json records them)."""
+    path = stage_dir / "stage.json"
+    settings = json.loads(json.dumps(settings))
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+        if diff:
+            raise ValueError(f"{path}: this stage folder was written with other settings {diff} "
+                             "(recorded, requested); use another model_dir")
+    elif write:
+        write_json(path, settings)
+
+
 def _tensorboard_available() -> bool:
     """TensorBoard event files need the `tensorboard` package (absent from tensorflow-cpu's minimal installs)."""
     try:
@@ -217,6 +235,10 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
     """
     stage_dir = Path(stage_dir)
     done, final_path = stage_dir / "done.json", stage_dir / "final.weights.h5"
+    _check_stage_settings(stage_dir, {
+        "mode": mode, "epochs": epochs, "learning_rate": learning_rate, "resolution": train_data.resolution,
+        "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
+        **{k: getattr(config, k) for k in _STAGE_KEYS}}, write=is_chief(strategy))
     if done.is_file() and final_path.is_file():
         student.load_weights(final_path)
         return json.loads(done.read_text())

@@ -150,3 +150,11 @@ def test_mixed_precision_run_keeps_float32_heads_and_restores_policy(tmp_path):
     out = res.student(data.images[:2].astype(np.float32))
     assert all(v.dtype == "float32" for v in out.values())
     assert np.isfinite(res.metrics["loss"])
+
+
+def test_stage_folder_with_other_settings_is_refused(tmp_path):
+    data = _data(m=32)
+    cfg = TrainConfig(resolution=16, supervision="c", epochs=1, init_epochs=0, batch_size=16, tensorboard=False)
+    train_student(cfg, data, model_dir=tmp_path / "r")
+    with pytest.raises(ValueError, match="other settings.*epochs"):
+        train_student(TrainConfig(**{**cfg.__dict__, "epochs": 2}), data, model_dir=tmp_path / "r")
