@@ -5,7 +5,8 @@ trains a student (the demo, the LFW experiment and `experiments/train_student.py
 
 model_dir layout:
     config.json                 the resolved TrainConfig (+ data sizes)
-    stage1_c/, stage3_<mode>/   per stage: backup/ (BackupAndRestore, removed when the stage completes),
+    stage1_c/, stage3_<mode>/   per stage: stage.json (its settings; a rerun with other settings is refused),
+                                backup/ (BackupAndRestore, removed when the stage completes),
                                 best.weights.h5 + best.json (best val_loss, or loss without validation data),
                                 final.weights.h5, history.csv, tensorboard/, done.json
     student.weights.h5          the trained student's weights (best of stage 3 when `restore_best`, else final)
