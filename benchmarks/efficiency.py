@@ -73,6 +73,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("calibration_faces", 64, "faces calibrating the students' full-int8 models")
     flags.DEFINE_integer("teacher_calibration_faces", 8, "faces calibrating the teachers' full-int8 models")
     flags.DEFINE_list("runtimes", ["keras", "tflite_float32", "tflite_int8"], "runtimes to time")
+    flags.DEFINE_string("reprint", None, "print the tables of a JSON this benchmark wrote, and exit")
     flags.DEFINE_string("work_dir", None, "where the TFLite models are written (default: a temporary folder)")
     # Internal: one Keras timing in a fresh process.
     flags.DEFINE_string("worker", None, "internal: keras | sgemm")
@@ -444,28 +445,33 @@ def format_tables(result: dict) -> str:
     lines.append("")
     lines.append("Beside the paper's Table III (CPU: one Intel 2.6 GHz core; GPU: K80)")
     lines.append(f"{'model':6s} {'paper CPU f/s':>13s} {'paper ms':>8s} {'best 1-thread f/s':>17s} {'x paper':>8s} "
-                 f"{'artifact, batch':24s} {'b1 best f/s':>11s} {'b1 x paper':>10s} {'paper GPU f/s':>13s} "
+                 f"{'artifact, batch':24s} {'b1 best f/s':>11s} {'b1 x paper':>10s} {'b1 artifact':15s} "
+                 f"{'paper GPU f/s':>13s} "
                  f"{'GPU b1':>8s} {'GPU big':>8s}")
     for key, e in models.items():
         paper = PAPER_TABLE3.get(key, {})
         s = summ[key]
         best = s["best_single_thread"]
         b1 = s.get("batch1_single_thread_x_paper_cpu", {})
-        b1_best = max(((r, e["throughput"]["1"][r]["faces_per_s"]["1"]) for r in b1), key=lambda x: x[1],
-                      default=("", 0.0))
+        one = e.get("throughput", {}).get("1", {})
+        b1_best = max(((r, v["faces_per_s"]["1"]) for r, v in one.items() if "faces_per_s" in v),
+                      key=lambda x: x[1], default=("", 0.0))
         g = e.get("gpu", {}).get("faces_per_s", {})
         big = str(FLAGS.large_batch)
         lines.append(
             f"{key:6s} {_fmt(paper.get('cpu_fps'), 2):>13s} {_fmt(paper.get('cpu_ms'), 2):>8s} "
             f"{_fmt(best['faces_per_s']):>17s} {_fmt(best.get('x_paper_cpu')):>8s} "
             f"{best['runtime'] + ', b' + best['batch']:24s} {_fmt(b1_best[1]):>11s} "
-            f"{_fmt(b1.get(b1_best[0])):>10s} {_fmt(paper.get('gpu_fps'), 0):>13s} "
+            f"{_fmt(b1.get(b1_best[0])):>10s} {b1_best[0]:15s} {_fmt(paper.get('gpu_fps'), 0):>13s} "
             f"{_fmt(g.get('1')):>8s} {_fmt(g.get(big)):>8s}")
     return "\n".join(lines)
 
 
 def main(argv) -> None:
     del argv
+    if FLAGS.reprint:
+        print(format_tables(json.loads(Path(FLAGS.reprint).read_text(encoding="utf-8"))))
+        return
     if FLAGS.worker == "keras":
         res = keras_worker(FLAGS.model, FLAGS.worker_threads, [int(b) for b in FLAGS.batches], FLAGS.seconds,
                            FLAGS.device)
