@@ -11,6 +11,17 @@ conv 3x3 (96),
 every conv followed by batch norm and ReLU, then flatten (the spatial layout of an aligned face matters) ->
 dense ``feature_dim`` -> batch norm, named ``feature`` (D = 256 by default). For training a softmax layer
 ``logits`` is stacked on top (``build_classifier``). About 0.02 GMAC per 112 px image.
+
+Measured on the synthetic data (150 identities x 20 images at 160 px, 15% planted noise, 112 px chips, 6 epochs,
+2 shared CPU cores: 40-60 s of training):
+
+* as in the paper, train the teacher on identities the student set does not contain (``generate_faces(...,
+  identity_offset=...)``, its own D_t). Trained on the student set itself it memorises the wrong labels (cosine of
+  a wrong-label face to its annotated class centroid 0.27 instead of 0.07, centred features);
+* centre the features (subtract their mean) before the selection of Eq. (3): raw features share a common component
+  (mean cosine 0.2 between a face and other classes' centroids) that swamps the unary term. With both, lambda = -3.5
+  (``skd_tf.selection.select_informative``, "similarity") kept 97.8% of clean faces and discarded 90.7% of
+  wrong-label, 69% of extreme-pose and 57% of heavily occluded faces; without centring, no lambda reaches 90/90.
 """
 from __future__ import annotations
 
