@@ -1,0 +1,60 @@
+"""skd_tf.grid: pair scores per feature kind, folds, tables."""
+import numpy as np
+import pytest
+
+from skd_tf import grid
+from skd_tf.evaluation.verification import cosine_scores
+
+
+def _feats(rng, n=12):
+    return {"identity": rng.normal(size=(n, 5)).astype(np.float32),
+            "mimic": rng.normal(size=(n, 7)).astype(np.float32)}
+
+
+def test_pair_scores_both_is_mean_of_cosines_and_cross_uses_teacher():
+    rng = np.random.default_rng(0)
+    f = _feats(rng)
+    teacher = rng.normal(size=(12, 7)).astype(np.float32)
+    a, b = np.array([0, 1, 2, 3]), np.array([4, 5, 6, 7])
+    s = grid.pair_scores(f, a, b, teacher_hr=teacher)
+    np.testing.assert_allclose(s["identity"], cosine_scores(f["identity"][a], f["identity"][b]), rtol=1e-6)
+    np.testing.assert_allclose(s["both"], 0.5 * (s["identity"] + s["mimic"]), rtol=1e-6)
+    np.testing.assert_allclose(s["cross"], cosine_scores(f["mimic"][a], teacher[b]), rtol=1e-5, atol=1e-6)
+    # cross must read the teacher's feature of the second image, not the student's
+    assert not np.allclose(s["cross"], s["mimic"])
+    assert "cross" not in grid.pair_scores(f, a, b)
+
+
+def test_pair_scores_rejects_teacher_of_wrong_width():
+    rng = np.random.default_rng(1)
+    with pytest.raises(ValueError, match="teacher_hr"):
+        grid.pair_scores(_feats(rng), np.array([0]), np.array([1]), teacher_hr=np.zeros((12, 3), np.float32))
+
+
+def test_subfolds_gives_ten_equal_folds_mixing_the_list_order():
+    f = grid.subfolds(600, 10)
+    assert np.bincount(f).tolist() == [60] * 10
+    # every fold draws from the whole list (a pairs file lists matched pairs before mismatched ones)
+    for k in range(10):
+        idx = np.flatnonzero(f == k)
+        assert idx.min() < 60 and idx.max() >= 540
+
+
+def test_tables_list_every_model():
+    rng = np.random.default_rng(2)
+    y = np.tile([True, False], 20)
+    folds = grid.subfolds(len(y), 10)
+    scores = rng.normal(size=len(y)) + y
+    from skd_tf.evaluation.verification import verification_report
+
+    rep = verification_report(scores, y, folds)
+    reports = {"T": rep, "S-16-c": {"identity": rep, "mimic": rep, "both": rep},
+               "S-32-sc": {"both": rep, "cross": rep}}
+    text = grid.format_table(reports)
+    for name in reports:
+        assert name in text
+    rows = grid.results_table(reports)
+    assert [r["model"] for r in rows] == ["T", "S-16-c", "S-32-sc"]
+    assert rows[0]["auc"] == pytest.approx(100 * rep["roc_auc"])
+    assert [r["model"] for r in grid.results_table(reports, "cross")] == ["S-32-sc"]
+    assert grid.model_name(16, "sc") == "S-16-sc"
