@@ -52,3 +52,26 @@ def test_lfw_lowres_refuses_other_settings_in_same_folder(lfw_root, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert proc.returncode != 0 and "other settings" in proc.stderr
+
+
+def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
+    from experiments.lfw_lowres import combine_folds
+    from skd_tf.evaluation.verification import roc_auc
+
+    rng = np.random.default_rng(0)
+    dirs, all_same, all_t = [], [], []
+    for k in range(3):
+        d = tmp_path / f"fold{k + 1}"
+        d.mkdir()
+        same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
+        t = same + rng.normal(0, 0.8, 20)
+        np.savez(d / "scores.npz", is_same=same, pair_lines=np.arange(20), T=t, **{"S-16-c__mimic": -t})
+        dirs.append(d)
+        all_same.append(same)
+        all_t.append(t)
+    res = combine_folds(tmp_path, dirs)
+    same, t = np.concatenate(all_same), np.concatenate(all_t)
+    assert res["reports"]["T"]["n_pairs"] == 60 and len(res["reports"]["T"]["accuracy_per_fold"]) == 3
+    assert res["reports"]["T"]["roc_auc"] == roc_auc(t, same)
+    assert res["reports"]["S-16-c"]["mimic"]["roc_auc"] == roc_auc(-t, same)
+    assert (tmp_path / "results.json").is_file()
