@@ -28,10 +28,8 @@ This module contains no algorithm of its own: it calls the library functions the
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -143,7 +141,6 @@ def discard_stats(alpha: np.ndarray, noise: np.ndarray) -> dict:
 def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
     """Runs the demo with `settings` (see `default_settings`) under `out_dir`; returns the results dict that is also
     written to `out_dir/results.json`."""
-    import keras
 
     from skd_tf import grid
     from skd_tf.data.align import align_face
@@ -151,7 +148,7 @@ def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
     from skd_tf.data.synthetic import generate_faces, make_verification_pairs, split_identities
     from skd_tf.export import export_student, tflite_throughput
     from skd_tf.features.cache import load_features
-    from skd_tf.features.extract import AlignedArraySource, ArraySource, extract_to_cache
+    from skd_tf.features.extract import AlignedArraySource, extract_to_cache
     from skd_tf.models.student import build_student, count_parameters
     from skd_tf.models.teachers import compact
     from skd_tf.plots.results import plot_model_bars
