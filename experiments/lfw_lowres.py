@@ -69,6 +69,8 @@ def define_flags():
                          "score then compares the mimic feature with the centred teacher feature.")
     flags.DEFINE_float("keep_fraction", 0.9, "lambda rule: kept fraction of multi-image training faces.")
     flags.DEFINE_float("lam", None, "Use this lambda instead of the rule.")
+    flags.DEFINE_integer("min_train_images", 1, "Train only on people with at least this many images (2 leaves out "
+                         "the one-image people, whom Eq. 3 can never select).")
     flags.DEFINE_integer("max_train_people", None, "Random subset of training people (smoke runs).")
     flags.DEFINE_integer("max_test_pairs", None, "First pairs of the test fold, half same (smoke runs).")
     flags.DEFINE_integer("seed", 0, "Seed of crops, data order and initialisation.")
@@ -82,8 +84,8 @@ def _log(msg: str) -> None:
 
 def _settings() -> dict:
     names = ["resolutions", "modes", "perturbations", "jitter", "init_epochs", "epochs", "batch_size",
-             "learning_rate", "finetune_learning_rate", "feature_norm", "feature_scale", "center_targets", "keep_fraction", "lam",
-             "max_train_people", "max_test_pairs", "seed"]
+             "learning_rate", "finetune_learning_rate", "feature_norm", "feature_scale", "center_targets",
+             "keep_fraction", "lam", "min_train_images", "max_train_people", "max_test_pairs", "seed"]
     s = {n: getattr(FLAGS, n) for n in names}
     if FLAGS.quick:
         for k, v in QUICK.items():
@@ -154,7 +156,8 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
     timings = {}
     out_dir.mkdir(parents=True, exist_ok=True)
     _record_settings(out_dir / "flags.json", {"test_fold": test_fold, **s})
-    split = fold_split(lfw_root, test_fold, max_train_people=s["max_train_people"],
+    split = fold_split(lfw_root, test_fold, min_train_images=s["min_train_images"],
+                       max_train_people=s["max_train_people"],
                        max_test_pairs=s["max_test_pairs"], seed=s["seed"])
     _log(f"fold {test_fold}: {split.summary()}")
     rows = np.r_[split.train_rows, split.test_rows]

@@ -51,11 +51,13 @@ class LfwFoldSplit:
 
 def fold_split(lfw_root: str | Path, test_fold: int, *, landmarks_csv: str | Path | None = None,
                max_train_people: int | None = None, max_test_pairs: int | None = None,
-               seed: int = 0) -> LfwFoldSplit:
+               min_train_images: int = 1, seed: int = 0) -> LfwFoldSplit:
     """Splits LFW for held-out fold `test_fold` (1..10; the paper's folds are 1-based in our flags).
 
-    `max_train_people` keeps a seeded random subset of the training people (smoke runs); `max_test_pairs` keeps the
-    first pairs of each kind (half same, half different) of the test fold. Every image named must have landmarks.
+    `min_train_images` drops training people with fewer images (LFW's 4,069 one-image people have no same-class
+    pair, so Eq. 3 can never select them); `max_train_people` then keeps a seeded random subset of the training people
+    (smoke runs); `max_test_pairs` keeps the first pairs of each kind (half same, half different) of the test fold.
+    Every image named must have landmarks.
     """
     lfw_root = Path(lfw_root)
     protocol = lfw_root / "protocol"
@@ -68,7 +70,8 @@ def fold_split(lfw_root: str | Path, test_fold: int, *, landmarks_csv: str | Pat
     paths, landmarks, _ = read_landmarks_csv(csv_path)
     row_of = {p: r for r, p in enumerate(paths)}
 
-    people = sorted(name for j, fold in enumerate(folds) if j != k for name in fold)
+    people = sorted(name for j, fold in enumerate(folds) if j != k for name, n in fold.items()
+                    if n >= int(min_train_images))
     if max_train_people is not None and max_train_people < len(people):
         pick = np.random.default_rng((int(seed), 11)).choice(len(people), int(max_train_people), replace=False)
         people = [people[i] for i in sorted(pick)]

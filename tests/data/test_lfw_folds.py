@@ -42,3 +42,13 @@ def test_fold_split_subsets_are_seeded(lfw_root):
 def test_fold_split_rejects_bad_fold(lfw_root):
     with pytest.raises(ValueError, match="test_fold: expected 1..10"):
         fold_split(lfw_root, 0)
+
+
+def test_fold_split_min_train_images_drops_one_image_people(lfw_root):
+    full = fold_split(lfw_root, 4)
+    multi = fold_split(lfw_root, 4, min_train_images=2)
+    counts = np.bincount(full.train_labels)
+    assert len(multi.train_people) == int(np.sum(counts >= 2))
+    assert len(multi.train_rows) == int(np.sum(counts[counts >= 2]))
+    assert np.bincount(multi.train_labels).min() >= 2
+    np.testing.assert_array_equal(multi.test_rows, full.test_rows)
