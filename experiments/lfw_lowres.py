@@ -257,9 +257,15 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
         sc = grid.pair_scores(emb, a, b, teacher_hr=f_test - train_mean if s["center_targets"] else f_test)
         reports[name] = {k: grid.verification_report(v, same, folds) for k, v in sc.items()}
         scores.update({f"{name}/{k}": v for k, v in sc.items()})
+    headline_scores = {n: scores[f"{n}/{grid.HEADLINE_FEATURE}"] for n in students}
+    comparisons = grid.compare_models(headline_scores, same, grid.paper_comparisons(students, s["resolutions"]),
+                                      seed=s["seed"])
     timings["evaluation"] = time.time() - t0
     table = grid.format_table(reports)
     print(table, flush=True)
+    for claim, c in comparisons.items():
+        print(f"{claim:<22} AUC difference {100 * c['difference']:+.2f} points, 95% paired-bootstrap interval "
+              f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]", flush=True)
 
     headline = {r["model"]: r["auc"] for r in grid.results_table(reports)}
     plot_model_bars(headline, out_dir / "fig7_lfw_auc.png", ylabel="ROC AUC (%)",
@@ -276,6 +282,7 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
               "teacher": {"name": "dlib_resnet", "feature_dim": dim},
               "selection": {k: v for k, v in selection.items() if k != "sweep"},
               "train_config": dataclasses.asdict(config), "reports": reports, "table": table,
+              "comparisons": comparisons,
               "headline_feature": grid.HEADLINE_FEATURE, "timings_s": timings}
     write_json(out_dir / "results.json", result)
     _log(f"fold {test_fold} done in {timings['total']:.0f} s -> {out_dir / 'results.json'}")

@@ -25,7 +25,8 @@ from typing import Callable, Mapping, Sequence
 import keras
 import numpy as np
 
-from skd_tf.evaluation.verification import cosine_scores, l2_normalize, verification_report
+from skd_tf.evaluation.verification import (cosine_scores, l2_normalize, paired_bootstrap_auc_difference,
+                                            verification_report)
 from skd_tf.training import MODES, StudentData, TrainConfig, TrainResult, train_student
 
 FEATURES = ("identity", "mimic", "both", "cross")
@@ -105,6 +106,25 @@ def teacher_report(features: np.ndarray, idx_a, idx_b, is_same, folds) -> dict:
     """Verification report of teacher features (cosine of the pair's features)."""
     return verification_report(cosine_scores(features[np.asarray(idx_a)], features[np.asarray(idx_b)]), is_same,
                                folds)
+
+
+def paper_comparisons(names: Sequence[str], resolutions: Sequence[int]) -> list[tuple[str, str]]:
+    """The orderings Section IV-C claims, as (better, worse) model-name pairs present in `names`: S-p-sc over S-p-c,
+    S-p-dc and S-p-s at every resolution, and every mode's student at a higher resolution over the lower one."""
+    names = set(names)
+    out = [(model_name(p, "sc"), model_name(p, m)) for p in resolutions for m in ("c", "dc", "s")]
+    res = sorted(resolutions)
+    out += [(model_name(hi, m), model_name(lo, m)) for lo, hi in zip(res, res[1:]) for m in MODES]
+    return [(a, b) for a, b in out if a in names and b in names]
+
+
+def compare_models(scores: Mapping[str, np.ndarray], is_same, comparisons: Sequence[tuple[str, str]],
+                   num_resamples: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """{"A > B": paired bootstrap of AUC(A) - AUC(B)} for each (A, B): does the claimed ordering hold on these pairs,
+    and by how much more than the pair sampling alone could explain (`paired_bootstrap_auc_difference`)."""
+    return {f"{a} > {b}": paired_bootstrap_auc_difference(scores[a], scores[b], is_same,
+                                                           num_resamples=num_resamples, seed=seed)
+            for a, b in comparisons}
 
 
 def subfolds(num_pairs: int, k: int = 10) -> np.ndarray:

@@ -58,3 +58,13 @@ def test_tables_list_every_model():
     assert rows[0]["auc"] == pytest.approx(100 * rep["roc_auc"])
     assert [r["model"] for r in grid.results_table(reports, "cross")] == ["S-32-sc"]
     assert grid.model_name(16, "sc") == "S-16-sc"
+
+
+def test_paper_comparisons_lists_the_claimed_orderings():
+    from skd_tf.grid import paper_comparisons
+
+    names = [f"S-{p}-{m}" for p in (16, 32) for m in ("c", "s", "sc", "dc")]
+    got = paper_comparisons(names, [32, 16])
+    assert ("S-16-sc", "S-16-dc") in got and ("S-32-sc", "S-32-c") in got and ("S-32-dc", "S-16-dc") in got
+    assert len(got) == 6 + 4
+    assert paper_comparisons(["S-16-c", "S-16-sc"], [16]) == [("S-16-sc", "S-16-c")]

@@ -10,6 +10,7 @@ from skd_tf.evaluation.verification import (
     cosine_scores,
     equal_error_rate,
     kfold_accuracy,
+    paired_bootstrap_auc_difference,
     roc_auc,
     roc_curve,
     tar_at_far,
@@ -17,6 +18,7 @@ from skd_tf.evaluation.verification import (
 )
 
 __all__ = [
-    "cmc_curve", "cosine_scores", "equal_error_rate", "kfold_accuracy", "rank_k_accuracy", "roc_auc", "roc_curve",
+    "cmc_curve", "cosine_scores", "equal_error_rate", "kfold_accuracy", "paired_bootstrap_auc_difference",
+    "rank_k_accuracy", "roc_auc", "roc_curve",
     "tar_at_far", "topk_accuracy", "topk_error", "verification_report",
 ]

@@ -169,3 +169,19 @@ def test_reproduces_dlib_lfw_eval_json(lfw_root):
     cos = V.verification_report(V.cosine_scores(desc[ra], desc[rb]), pairs.is_same, pairs.fold)
     assert (round(100 * cos["accuracy_mean"], 2), round(100 * cos["accuracy_std"], 2)) == (98.77, 0.52)
     assert round(cos["roc_auc"], 5) == 0.99806
+
+
+def test_paired_bootstrap_auc_difference():
+    from skd_tf.evaluation.verification import paired_bootstrap_auc_difference, roc_auc
+
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(200, bool), np.zeros(200, bool)]
+    good = y + rng.normal(0, 0.5, 400)
+    bad = y + rng.normal(0, 2.0, 400)
+    r = paired_bootstrap_auc_difference(good, bad, y, num_resamples=300, seed=0)
+    assert r["difference"] == roc_auc(good, y) - roc_auc(bad, y)
+    assert 0 < r["low"] < r["difference"] < r["high"] and r["p_not_greater"] == 0.0
+    same = paired_bootstrap_auc_difference(good, good, y, num_resamples=50)
+    assert same["difference"] == same["low"] == same["high"] == 0.0 and same["p_not_greater"] == 1.0
+    again = paired_bootstrap_auc_difference(good, bad, y, num_resamples=300, seed=0)
+    assert again == r
