@@ -113,23 +113,6 @@ class _Clock:
         self.log(f"[{time.perf_counter() - self.t0:6.0f} s] {name}: {text} ({seconds:.1f} s)")
 
 
-def _check_run_record(out: Path, settings: dict) -> None:
-    """A rerun must use the same settings (everything it resumes from was made with them)."""
-    rec = out / "run.json"
-    want = json.loads(json.dumps(settings))
-    if rec.is_file():
-        have = json.loads(rec.read_text())
-        if have != want:
-            diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
-            raise ValueError(f"{rec}: this out_dir was made with other settings ({', '.join(diff)} differ: "
-                             f"{ {k: have.get(k) for k in diff} } vs { {k: want.get(k) for k in diff} }); "
-                             f"use another --out_dir or delete it")
-    else:
-        from skd_tf.utils.io import write_json
-
-        write_json(rec, want)
-
-
 def discard_stats(alpha: np.ndarray, noise: np.ndarray) -> dict:
     """How well the selection's discarded set (alpha = 0) matches the planted noisy faces (noise > 0)."""
     from skd_tf.data.synthetic import NOISE_KINDS
@@ -167,12 +150,12 @@ def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
     from skd_tf.plots.verification import plot_roc
     from skd_tf.selection import DEFAULT_LAMS, select_informative, sweep_lambda
     from skd_tf.training import StudentData, TrainConfig
-    from skd_tf.utils.io import write_json
+    from skd_tf.utils.io import check_settings, write_json
 
     s = dict(settings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _check_run_record(out, s)
+    check_settings(out / "run.json", s, hint="use another --out_dir or delete it")
     clock = _Clock(log)
     seed = int(s["seed"])
     chip = compact.INPUT_SIZE

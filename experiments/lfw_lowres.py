@@ -122,21 +122,6 @@ def _cached_crops(path: Path, make):
     return arr
 
 
-def _record_settings(path: Path, settings: dict) -> None:
-    """A rerun resumes only with the same settings: cached crops, features and students depend on them."""
-    from skd_tf.utils.io import write_json
-
-    settings = json.loads(json.dumps(settings))
-    if path.is_file():
-        old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if diff:
-            raise ValueError(f"{path}: this folder holds a run with other settings {diff} (recorded, requested); "
-                             "use another --out_dir")
-    else:
-        write_json(path, settings)
-
-
 def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
     """One held-out fold end to end; returns the results dict (also written to out_dir/results.json)."""
     from skd_tf import grid
@@ -150,12 +135,12 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
     from skd_tf.plots.verification import plot_roc
     from skd_tf.selection import sweep_lambda
     from skd_tf.training import StudentData, TrainConfig
-    from skd_tf.utils.io import write_json
+    from skd_tf.utils.io import check_settings, write_json
 
     t_start = time.time()
     timings = {}
     out_dir.mkdir(parents=True, exist_ok=True)
-    _record_settings(out_dir / "flags.json", {"test_fold": test_fold, **s})
+    check_settings(out_dir / "flags.json", {"test_fold": test_fold, **s}, hint="use another --out_dir")
     split = fold_split(lfw_root, test_fold, min_train_images=s["min_train_images"],
                        max_train_people=s["max_train_people"],
                        max_test_pairs=s["max_test_pairs"], seed=s["seed"])

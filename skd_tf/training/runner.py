@@ -41,7 +41,7 @@ from skd_tf.models.student import build_student
 from skd_tf.training import losses as L
 from skd_tf.training.distribute import is_chief, make_strategy, set_mixed_precision
 from skd_tf.training.model import DistillationModel
-from skd_tf.utils.io import atomic_path, write_json
+from skd_tf.utils.io import atomic_path, check_settings, write_json
 
 
 @dataclasses.dataclass
@@ -192,20 +192,6 @@ _STAGE_KEYS = ("batch_size", "optimizer", "lr_schedule", "momentum", "weight_dec
                "feature_norm", "feature_scale", "identity_dim", "shuffle_buffer", "seed")
 
 
-def _check_stage_settings(stage_dir: Path, settings: dict, write: bool) -> None:
-    """Refuses to resume or reuse a stage folder written with other settings (stage.json records them)."""
-    path = stage_dir / "stage.json"
-    settings = json.loads(json.dumps(settings))
-    if path.is_file():
-        old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if diff:
-            raise ValueError(f"{path}: this stage folder was written with other settings {diff} "
-                             "(recorded, requested); use another model_dir")
-    elif write:
-        write_json(path, settings)
-
-
 def _tensorboard_available() -> bool:
     """TensorBoard event files need the `tensorboard` package (absent from tensorflow-cpu's minimal installs)."""
     try:
@@ -236,10 +222,10 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
     """
     stage_dir = Path(stage_dir)
     done, final_path = stage_dir / "done.json", stage_dir / "final.weights.h5"
-    _check_stage_settings(stage_dir, {
+    check_settings(stage_dir / "stage.json", {
         "mode": mode, "epochs": epochs, "learning_rate": learning_rate, "resolution": train_data.resolution,
         "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
-        **{k: getattr(config, k) for k in _STAGE_KEYS}}, write=is_chief(strategy))
+        **{k: getattr(config, k) for k in _STAGE_KEYS}}, write=is_chief(strategy), hint="use another model_dir")
     if done.is_file() and final_path.is_file():
         student.load_weights(final_path)
         return json.loads(done.read_text())

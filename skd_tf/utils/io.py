@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -65,3 +65,21 @@ def _to_builtin(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, write: bool = True,
+                   hint: str = "use another output folder") -> None:
+    """Guards a resumable output folder: records `settings` as JSON at `path` the first time, and afterwards raises
+    `ValueError` (naming the file and every differing key as (recorded, requested)) when asked to resume with other
+    settings, since what the folder holds was made with the recorded ones. `write=False` only checks (non-chief
+    workers of a distributed run)."""
+    path = Path(path)
+    settings = json.loads(json.dumps(dict(settings), default=_to_builtin))
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), settings.get(k)) for k in sorted(set(old) | set(settings))
+                if old.get(k) != settings.get(k)}
+        if diff:
+            raise ValueError(f"{path}: this folder was made with other settings {diff} (recorded, requested); {hint}")
+    elif write:
+        write_json(path, settings)
