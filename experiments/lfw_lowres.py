@@ -74,6 +74,8 @@ def define_flags():
     flags.DEFINE_integer("max_train_people", None, "Random subset of training people (smoke runs).")
     flags.DEFINE_integer("max_test_pairs", None, "First pairs of the test fold, half same (smoke runs).")
     flags.DEFINE_integer("seed", 0, "Seed of crops, data order and initialisation.")
+    flags.DEFINE_list("combine", None, "Only pool the scores of these finished fold folders into --out_dir "
+                      "(e.g. runs/lfw_fold1,runs/lfw_fold2).")
     flags.DEFINE_boolean("quick", False, f"Smoke run: {QUICK}.")
     flags.DEFINE_integer("verbose", 0, "Keras fit verbosity (0: per-run summary lines only).")
 
@@ -281,7 +283,8 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def combine_folds(out_dir: Path, fold_dirs: list[Path]) -> dict:
-    """`--test_fold=all`: every model's scores over all 6,000 pairs, 10-fold accuracy over the official folds."""
+    """`--test_fold=all`: every model's scores over all 6,000 pairs, 10-fold accuracy over the official folds, and
+    the paper's orderings on the pooled pairs. Also pools any finished folds (`--combine=DIR1,DIR2`)."""
     from skd_tf import grid
     from skd_tf.utils.io import write_json
 
@@ -299,7 +302,15 @@ def combine_folds(out_dir: Path, fold_dirs: list[Path]) -> dict:
             reports[model] = rep
     table = grid.format_table(reports)
     print(table, flush=True)
-    result = {"test_fold": "all", "folds": [str(d) for d in fold_dirs], "reports": reports, "table": table}
+    students = sorted({k.partition("__")[0] for k in keys if k.startswith("S-")})
+    headline = {n: np.concatenate([p[f"{n}__{grid.HEADLINE_FEATURE}"] for p in parts]) for n in students}
+    resolutions = sorted({int(n.split("-")[1]) for n in students})
+    comparisons = grid.compare_models(headline, same, grid.paper_comparisons(students, resolutions))
+    for claim, c in comparisons.items():
+        print(f"{claim:<22} AUC difference {100 * c['difference']:+.2f} points, 95% paired-bootstrap interval "
+              f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]", flush=True)
+    result = {"test_fold": "all", "folds": [str(d) for d in fold_dirs], "reports": reports, "table": table,
+              "comparisons": comparisons}
     write_json(out_dir / "results.json", result)
     return result
 
@@ -313,7 +324,10 @@ def main(argv):
     if not (lfw_root / "protocol" / "people.txt").is_file():
         raise FileNotFoundError(f"{lfw_root / 'protocol' / 'people.txt'}: LFW protocol not found (--lfw_root)")
     out_dir = Path(FLAGS.out_dir)
-    if FLAGS.test_fold == "all":
+    if FLAGS.combine:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        combine_folds(out_dir, [Path(d) for d in FLAGS.combine])
+    elif FLAGS.test_fold == "all":
         dirs = [out_dir / f"fold{k}" for k in range(1, 11)]
         for k, d in enumerate(dirs, start=1):
             run_fold(k, s, lfw_root, d)

@@ -65,7 +65,8 @@ def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
         d.mkdir()
         same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
         t = same + rng.normal(0, 0.8, 20)
-        np.savez(d / "scores.npz", is_same=same, pair_lines=np.arange(20), T=t, **{"S-16-c__mimic": -t})
+        np.savez(d / "scores.npz", is_same=same, pair_lines=np.arange(20), T=t,
+                 **{"S-16-c__mimic": -t, "S-16-c__both": -t, "S-16-sc__both": t})
         dirs.append(d)
         all_same.append(same)
         all_t.append(t)
@@ -74,4 +75,5 @@ def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
     assert res["reports"]["T"]["n_pairs"] == 60 and len(res["reports"]["T"]["accuracy_per_fold"]) == 3
     assert res["reports"]["T"]["roc_auc"] == roc_auc(t, same)
     assert res["reports"]["S-16-c"]["mimic"]["roc_auc"] == roc_auc(-t, same)
+    assert res["comparisons"]["S-16-sc > S-16-c"]["difference"] == roc_auc(t, same) - roc_auc(-t, same)
     assert (tmp_path / "results.json").is_file()
