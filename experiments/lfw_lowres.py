@@ -289,7 +289,8 @@ def combine_folds(out_dir: Path, fold_dirs: list[Path]) -> dict:
     from skd_tf.utils.io import write_json
 
     parts = [dict(np.load(d / "scores.npz")) for d in fold_dirs]
-    keys = sorted(set.intersection(*(set(p) for p in parts)) - {"is_same", "pair_lines"})
+    common = set.intersection(*(set(p) for p in parts)) - {"is_same", "pair_lines"}
+    keys = [k for k in parts[0] if k in common]  # the first fold's order: T, T-p-up, then the students
     same = np.concatenate([p["is_same"] for p in parts])
     folds = np.concatenate([np.full(len(p["is_same"]), i) for i, p in enumerate(parts)])
     reports: dict = {}
