@@ -39,7 +39,6 @@ Choices, measured on 2 shared CPU cores with the default flags (see WORKSPACE.md
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path

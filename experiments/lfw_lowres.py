@@ -124,11 +124,30 @@ def _cached_crops(path: Path, make):
     return arr
 
 
+def _low_resolution_faces(images, landmarks, pos, split, s: dict, out_dir: Path):
+    """Per resolution p: the training faces' `--perturbations` jittered p-px crops and the test faces' single
+    unjittered crop (Section IV-A), cached under out_dir/crops (deterministic per row id)."""
+    from skd_tf.data.degrade import degrade_faces
+
+    train_pos = np.array([pos[int(r)] for r in split.train_rows])
+    test_pos = np.array([pos[int(r)] for r in split.test_rows])
+    train_lr, test_lr = {}, {}
+    for p in s["resolutions"]:
+        train_lr[p] = _cached_crops(out_dir / f"crops/train_{p}_k{s['perturbations']}.npy", lambda p=p: degrade_faces(
+            images[train_pos], landmarks[train_pos], split.train_rows, p, num_perturbations=s["perturbations"],
+            jitter=s["jitter"], seed=s["seed"], progress=True)[0])
+        test_lr[p] = _cached_crops(out_dir / f"crops/test_{p}.npy", lambda p=p: degrade_faces(
+            images[test_pos], landmarks[test_pos], split.test_rows, p, num_perturbations=1, jitter=0.0,
+            seed=s["seed"])[0])
+    return train_lr, test_lr
+
+
 def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
     """One held-out fold end to end; returns the results dict (also written to out_dir/results.json)."""
     from skd_tf import grid
-    from skd_tf.data.degrade import degrade_faces, upscale_to
+    from skd_tf.data.degrade import upscale_to
     from skd_tf.data.lfw_folds import IMAGES, fold_split
+    from skd_tf.evaluation.verification import cosine_scores, verification_report
     from skd_tf.features.cache import load_features
     from skd_tf.features.extract import AlignedArraySource, extract_to_cache
     from skd_tf.models import teachers
@@ -199,22 +218,12 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
 
     # 3. Low-resolution crops.
     t0 = time.time()
-    train_pos = np.array([pos[int(r)] for r in split.train_rows])
-    test_pos = np.array([pos[int(r)] for r in split.test_rows])
-    train_sets, test_lr = {}, {}
-    targets = centred if s["center_targets"] else f_train
-    crop_tag = f"k{s['perturbations']}"
-    for p in s["resolutions"]:
-        lr = _cached_crops(out_dir / f"crops/train_{p}_{crop_tag}.npy", lambda p=p: degrade_faces(
-            images[train_pos], landmarks[train_pos], split.train_rows, p, num_perturbations=s["perturbations"],
-            jitter=s["jitter"], seed=s["seed"], progress=True)[0])
-        src = np.repeat(split.train_rows, s["perturbations"])  # degrade_faces' row order
-        train_sets[p] = StudentData.build(lr, src, split.train_rows, split.train_labels, features=targets,
-                                          feature_row_ids=split.train_rows, alpha=alpha)
-        test_lr[p] = _cached_crops(out_dir / f"crops/test_{p}.npy", lambda p=p: degrade_faces(
-            images[test_pos], landmarks[test_pos], split.test_rows, p, num_perturbations=1, jitter=0.0,
-            seed=s["seed"])[0])
+    train_lr, test_lr = _low_resolution_faces(images, landmarks, pos, split, s, out_dir)
     del images
+    targets = centred if s["center_targets"] else f_train
+    src = np.repeat(split.train_rows, s["perturbations"])  # degrade_faces' row order
+    train_sets = {p: StudentData.build(lr, src, split.train_rows, split.train_labels, features=targets,
+                                       feature_row_ids=split.train_rows, alpha=alpha) for p, lr in train_lr.items()}
     timings["crops"] = time.time() - t0
     _log(f"low-resolution crops in {timings['crops']:.0f} s")
 
@@ -232,17 +241,16 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
     t0 = time.time()
     a, b, same = split.pair_a, split.pair_b, split.is_same
     folds = grid.subfolds(len(same))
-    reports = {"T": grid.teacher_report(f_test, a, b, same, folds)}
-    scores = {"T": np.sum(_unit(f_test[a]) * _unit(f_test[b]), axis=1)}
+    scores = {"T": cosine_scores(f_test[a], f_test[b])}
     for p in s["resolutions"]:
         up = teacher.predict(upscale_to(test_lr[p], tspec.input_size), batch_size=64, verbose=0)
-        reports[f"T-{p}-up"] = grid.teacher_report(up, a, b, same, folds)
-        scores[f"T-{p}-up"] = np.sum(_unit(up[a]) * _unit(up[b]), axis=1)
+        scores[f"T-{p}-up"] = cosine_scores(up[a], up[b])
+    reports = {name: verification_report(v, same, folds) for name, v in scores.items()}
     for name, res in students.items():
         p = res.student.input_shape[1]
         emb = grid.embed(res.student, test_lr[p])
         sc = grid.pair_scores(emb, a, b, teacher_hr=f_test - train_mean if s["center_targets"] else f_test)
-        reports[name] = {k: grid.verification_report(v, same, folds) for k, v in sc.items()}
+        reports[name] = {k: verification_report(v, same, folds) for k, v in sc.items()}
         scores.update({f"{name}/{k}": v for k, v in sc.items()})
     headline_scores = {n: scores[f"{n}/{grid.HEADLINE_FEATURE}"] for n in students}
     comparisons = grid.compare_models(headline_scores, same, grid.paper_comparisons(students, s["resolutions"]),
@@ -276,16 +284,11 @@ def run_fold(test_fold: int, s: dict, lfw_root: Path, out_dir: Path) -> dict:
     return result
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    from skd_tf.evaluation.verification import l2_normalize
-
-    return l2_normalize(x)
-
-
 def combine_folds(out_dir: Path, fold_dirs: list[Path]) -> dict:
     """`--test_fold=all`: every model's scores over all 6,000 pairs, 10-fold accuracy over the official folds, and
     the paper's orderings on the pooled pairs. Also pools any finished folds (`--combine=DIR1,DIR2`)."""
     from skd_tf import grid
+    from skd_tf.evaluation.verification import verification_report
     from skd_tf.utils.io import write_json
 
     parts = [dict(np.load(d / "scores.npz")) for d in fold_dirs]
@@ -296,7 +299,7 @@ def combine_folds(out_dir: Path, fold_dirs: list[Path]) -> dict:
     reports: dict = {}
     for key in keys:
         model, _, feature = key.partition("__")
-        rep = grid.verification_report(np.concatenate([p[key] for p in parts]), same, folds)
+        rep = verification_report(np.concatenate([p[key] for p in parts]), same, folds)
         if feature:
             reports.setdefault(model, {})[feature] = rep
         else:
