@@ -61,8 +61,8 @@ def define_flags():
     flags.DEFINE_enum("feature_norm", "l2", ["raw", "l2"], "Regression target: raw dlib descriptor, or "
                       "L2-normalised and multiplied by --feature_scale.")
     flags.DEFINE_float("feature_scale", 0.0, "Target norm for --feature_norm=l2 (0: sqrt(D), i.e. O(1) per "
-                       "dimension, as the paper's 4096-D VGGFace fc7 targets; raw dlib descriptors have norm 1.4, "
-                       "which leaves L_reg ~100x weaker than L_cls under Eq. 4's equal weights).")
+                       "dimension, as the paper's 4096-D VGGFace fc7 targets; raw dlib descriptors have norm 1.42 "
+                       "(centred 0.58), which leaves L_reg far below L_cls under Eq. 4's equal weights).")
     flags.DEFINE_boolean("center_targets", True, "Regress the teacher features centred by their training mean (the "
                          "mimic layer's bias could absorb the shift, but Adam's bounded steps would need thousands of "
                          "steps to learn the dlib descriptors' ~0.9-per-dimension common offset). The cross-resolution "
