@@ -47,7 +47,8 @@ def measure(resolution: int, batch_size: int, feature_dim: int, num_classes: int
     import numpy as np
     import tensorflow as tf
 
-    from skd_tf.data.pipeline import SourceTable, make_dataset
+    from skd_tf.data.pipeline import SourceTable, StudentData, make_dataset
+    from skd_tf.data.sources import CropArrays
     from skd_tf.models.student import build_student
     from skd_tf.training import DistillationModel
 
@@ -65,7 +66,9 @@ def measure(resolution: int, batch_size: int, feature_dim: int, num_classes: int
     model = DistillationModel(student, mode="sc")
     model.compile(optimizer=keras.optimizers.Adam(1e-4))
 
-    pipeline = make_dataset(images, source_rows, table, batch_size, seed=seed, num_epochs=None, drop_remainder=True)
+    # num_images is a multiple of the batch size in the defaults, so every batch is full
+    pipeline = make_dataset(StudentData(CropArrays(images, source_rows), table), batch_size, seed=seed,
+                            num_epochs=None)
     first = next(iter(pipeline))
     memory = tf.data.Dataset.from_tensors(first).repeat()
     _timed_fit(model, memory, 3)  # trace and warm up

@@ -14,21 +14,17 @@ the localized facial landmarks, and then crop and normalize the face regions int
 
 Randomness is per face: perturbation ``j`` of the face with row id ``r`` comes from
 ``np.random.default_rng((seed, r))``, so results do not depend on order, batching or sharding. The same pixels are
-available offline (``degrade_faces`` to uint8 arrays, ``write_tfrecord_shards``/``read_tfrecord_shards``) and on the fly
-(``tf_degrade_map`` for ``tf.data.Dataset.map``).
+made offline (``degrade_faces`` to uint8 arrays) and on the fly inside tf.data (``skd_tf.data.sources.DegradedFaces``
+calls ``degrade_face``).
 """
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
 from skd_tf.data.align import align_face, alignment_matrix
-from skd_tf.utils.io import atomic_path, write_json
 
 __all__ = [
     "interocular_distance",
@@ -38,9 +34,6 @@ __all__ = [
     "degrade_face",
     "degrade_faces",
     "upscale_to",
-    "write_tfrecord_shards",
-    "read_tfrecord_shards",
-    "tf_degrade_map",
 ]
 
 #: Largest side (pixels) of the intermediate high-resolution render.
@@ -110,28 +103,38 @@ def degrade_face(
     resolution: int,
     *,
     num_perturbations: int = 16,
+    perturbations=None,
     jitter: float = 0.05,
     padding: float = 0.25,
     seed: int,
     row_id: int | None = None,
 ) -> np.ndarray:
-    """The ``num_perturbations`` low-resolution versions of one face: uint8 ``[K, p, p, 3]``.
+    """Low-resolution versions of one face: uint8 ``[K, p, p, 3]``, perturbations ``j = 0..K-1``.
 
     The randomness is ``np.random.default_rng((seed, row_id))`` (``default_rng(seed)`` without a row id): pass the
-    face's row id so that a face gets the same crops wherever and with whatever it is processed.
+    face's row id so that a face gets the same crops wherever and with whatever it is processed. Perturbation ``j``
+    is the ``j``-th draw of that generator's sequence, whatever K is, so `perturbations` (indices, overriding
+    `num_perturbations`) renders any subset: ``perturbations=[e]`` is the fresh crop of epoch ``e`` in the streaming
+    pipeline's ``fresh`` sampling (`skd_tf.data.sources`).
     """
     p = _check_resolution(resolution)
-    k = int(num_perturbations)
-    if k < 1:
-        raise ValueError(f"num_perturbations must be >= 1, got {num_perturbations!r}")
+    if perturbations is None:
+        k = int(num_perturbations)
+        if k < 1:
+            raise ValueError(f"num_perturbations must be >= 1, got {num_perturbations!r}")
+        indices = np.arange(k)
+    else:
+        indices = np.asarray(perturbations, dtype=np.int64).reshape(-1)
+        if indices.size == 0 or indices.min() < 0:
+            raise ValueError(f"perturbations: expected non-negative indices, got {perturbations!r}")
     img, lm = _check_face(image, landmarks)
     rng = np.random.default_rng((int(seed), int(row_id)) if row_id is not None else int(seed))
-    points = perturb_landmarks(lm, k, jitter, rng)
+    points = perturb_landmarks(lm, int(indices.max()) + 1, jitter, rng)[indices]
     m = render_factor(lm, p, padding)  # one oversampling factor per face, from its unperturbed landmarks
     img = np.ascontiguousarray(img, dtype=np.float32)  # align_face samples in float32: convert once, not K times
-    out = np.empty((k, p, p, 3), np.uint8)
-    for j in range(k):
-        out[j] = render_chip(img, points[j], p, padding, factor=m)
+    out = np.empty((len(indices), p, p, 3), np.uint8)
+    for j, pts in enumerate(points):
+        out[j] = render_chip(img, pts, p, padding, factor=m)
     return out
 
 
@@ -188,137 +191,3 @@ def upscale_to(images, size: int) -> np.ndarray:
     for i, im in enumerate(images):
         out[i] = cv2.resize(np.ascontiguousarray(im), (size, size), interpolation=cv2.INTER_CUBIC)
     return out
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# TFRecord shards
-
-_MANIFEST = "manifest.json"
-
-
-def write_tfrecord_shards(
-    out_dir: str | os.PathLike,
-    lr_images,
-    source_rows,
-    *,
-    labels=None,
-    num_perturbations: int | None = None,
-    shard_size: int = 8192,
-    prefix: str = "lr",
-) -> list[Path]:
-    """Writes degraded faces as TFRecord shards plus a ``manifest.json`` in `out_dir` (each file atomically).
-
-    Each record holds ``image`` (raw ``p*p*3`` bytes), ``row_id`` and, when given, ``label`` (int64), and
-    ``perturbation`` (the index within its face when `num_perturbations` is given, else -1). Returns the shard paths.
-    """
-    import tensorflow as tf
-
-    lr_images = np.asarray(lr_images, dtype=np.uint8)
-    source_rows = np.asarray(source_rows, dtype=np.int64)
-    n = len(lr_images)
-    if lr_images.ndim != 4 or lr_images.shape[1] != lr_images.shape[2] or lr_images.shape[3] != 3:
-        raise ValueError(f"lr_images: expected uint8 [N, p, p, 3], got shape {lr_images.shape}")
-    if source_rows.shape != (n,):
-        raise ValueError(f"source_rows: expected shape ({n},), got {source_rows.shape}")
-    if labels is not None:
-        labels = np.asarray(labels, dtype=np.int64)
-        if labels.shape != (n,):
-            raise ValueError(f"labels: expected shape ({n},), got {labels.shape}")
-    if int(shard_size) < 1:
-        raise ValueError(f"shard_size must be >= 1, got {shard_size}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    num_shards = max(1, math.ceil(n / int(shard_size)))
-    paths = []
-    feat = tf.train.Feature
-    for s in range(num_shards):
-        path = out_dir / f"{prefix}-{s:05d}-of-{num_shards:05d}.tfrecord"
-        with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as w:
-            for i in range(s * int(shard_size), min(n, (s + 1) * int(shard_size))):
-                f = {
-                    "image": feat(bytes_list=tf.train.BytesList(value=[lr_images[i].tobytes()])),
-                    "row_id": feat(int64_list=tf.train.Int64List(value=[int(source_rows[i])])),
-                    "perturbation": feat(int64_list=tf.train.Int64List(
-                        value=[i % int(num_perturbations) if num_perturbations else -1])),
-                }
-                if labels is not None:
-                    f["label"] = feat(int64_list=tf.train.Int64List(value=[int(labels[i])]))
-                w.write(tf.train.Example(features=tf.train.Features(feature=f)).SerializeToString())
-        paths.append(path)
-    write_json(out_dir / _MANIFEST, {
-        "resolution": int(lr_images.shape[1]),
-        "count": n,
-        "num_perturbations": num_perturbations,
-        "has_labels": labels is not None,
-        "shards": [p.name for p in paths],
-    })
-    return paths
-
-
-def read_tfrecord_shards(shard_dir: str | os.PathLike):
-    """A ``tf.data.Dataset`` of dicts ``{"image": uint8 [p, p, 3], "row_id", "perturbation"[, "label"]}`` in
-    written order, from the shards listed in `shard_dir`'s ``manifest.json``."""
-    import json
-
-    import tensorflow as tf
-
-    shard_dir = Path(shard_dir)
-    manifest_path = shard_dir / _MANIFEST
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"no TFRecord manifest at {manifest_path} (write it with write_tfrecord_shards)")
-    manifest = json.loads(manifest_path.read_text())
-    for key in ("resolution", "shards", "has_labels"):
-        if key not in manifest:
-            raise ValueError(f"{manifest_path}: missing field {key!r}")
-    files = [str(shard_dir / name) for name in manifest["shards"]]
-    missing = [f for f in files if not os.path.isfile(f)]
-    if missing:
-        raise FileNotFoundError(f"{manifest_path}: listed shards are missing: {missing}")
-    p = int(manifest["resolution"])
-    spec = {
-        "image": tf.io.FixedLenFeature([], tf.string),
-        "row_id": tf.io.FixedLenFeature([], tf.int64),
-        "perturbation": tf.io.FixedLenFeature([], tf.int64),
-    }
-    if manifest["has_labels"]:
-        spec["label"] = tf.io.FixedLenFeature([], tf.int64)
-
-    def parse(record):
-        ex = tf.io.parse_single_example(record, spec)
-        ex["image"] = tf.reshape(tf.io.decode_raw(ex["image"], tf.uint8), [p, p, 3])
-        return ex
-
-    return tf.data.TFRecordDataset(files).map(parse)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# on the fly
-
-
-def tf_degrade_map(
-    resolution: int,
-    *,
-    num_perturbations: int = 16,
-    jitter: float = 0.05,
-    padding: float = 0.25,
-    seed: int,
-) -> Callable:
-    """A function ``(image, landmarks, row_id) -> uint8 [K, p, p, 3]`` tensor for ``tf.data.Dataset.map``.
-
-    It runs ``degrade_face`` through ``tf.numpy_function``, so its pixels equal the numpy path's for the same seed
-    and row id. Follow it with ``.unbatch()`` to get single crops.
-    """
-    import tensorflow as tf
-
-    p, k = _check_resolution(resolution), int(num_perturbations)
-
-    def _np(image, landmarks, row_id):
-        return degrade_face(image, landmarks, p, num_perturbations=k, jitter=jitter, padding=padding, seed=seed,
-                            row_id=int(row_id))
-
-    def fn(image, landmarks, row_id):
-        out = tf.numpy_function(_np, [image, landmarks, row_id], tf.uint8, stateful=False)
-        out.set_shape([k, p, p, 3])
-        return out
-
-    return fn

@@ -1,15 +1,17 @@
-"""tf.data input pipeline for student training (Sections III-D and IV-A of Ge et al., TIP 2019).
+"""The student-training input pipeline (Sections III-D and IV-A of Ge et al., TIP 2019).
 
-A student run sees M low-resolution faces F~_ij (`images [M, p, p, 3]` uint8), each degraded from the
-high-resolution face F_i whose row id is `source_rows[m]`. Everything known about F_i lives in a `SourceTable` keyed
-by row id: its identity label l_i, the cached teacher feature f_i = phi^_t(F_i) (Eq. 2) and the selection flag
-alpha_i (Eq. 3). Training examples `(image, {label, feature, alpha})` are joined by row id through a hash table inside
-the tf.data graph ("on-the-fly join"), never by position: a row with no feature raises a ValueError naming the missing
-row ids before anything runs.
+A student run sees low-resolution faces F~_ij, each degraded from the high-resolution face F_i whose row id it
+carries. Everything known about F_i lives in a `SourceTable` keyed by row id: its identity label l_i, the cached
+teacher feature f_i = phi^_t(F_i) (Eq. 2) and the selection flag alpha_i (Eq. 3). `StudentData` pairs a table with a
+source of crops (`skd_tf.data.sources`): `CropArrays` (pre-degraded crops in memory) or `DegradedFaces`
+(high-resolution faces streamed from TFDS and degraded on the fly).
 
-Pipeline: indices 0..M-1 -> seeded shuffle (a new, repeatable order per epoch: seed_e = f(seed, e)) -> batch ->
-parallel map (gather images, look up row ids, gather label / feature / alpha) -> prefetch. Epoch e's order depends
-only on (seed, e), so a run resumed at epoch k sees the same batches as an uninterrupted one.
+One pipeline for both sources: per epoch e the source yields `(images [b, p, p, 3], row ids [b])` replica batches
+(a seeded shuffle that depends only on (seed, e), so a run resumed at epoch k sees the batches of an uninterrupted
+one); then the join (row id -> table position through a hash table inside the tf.data graph, never by position:
+label, feature, alpha) and prefetch. A row with no feature raises a ValueError naming the missing row ids before
+anything runs. Under tf.distribute, `make_distributed_dataset` builds one such pipeline per worker
+(`distribute_datasets_from_function`); each reads only its share of every global batch.
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-AUTOTUNE = tf.data.AUTOTUNE
+from skd_tf.data.sources import (AUTOTUNE, BatchPlan, CropArrays, DegradedFaces, Degradation, FaceSource,
+                                 TfdsFaces)
 
 
 @dataclasses.dataclass
@@ -120,90 +123,105 @@ def check_join(source_rows, table: SourceTable, need_features: bool, need_alpha:
     return _positions(table.row_ids, source_rows, "feature/label" if need_features else "label")
 
 
-def epoch_seed(seed: int, epoch) -> tf.Tensor:
-    """The stateless shuffle seed `[2]` of epoch `epoch`: a pure function of (seed, epoch), so resumed runs repeat
-    it (a stateful `Dataset.shuffle` would restart its sequence of orders in a resumed process)."""
-    return tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) + 17])
+@dataclasses.dataclass
+class StudentData:
+    """A student's training (or validation) faces: a crop `source` (`CropArrays` or `DegradedFaces`) joined by row
+    id with the per-row `table` (labels, teacher features, alpha). Faces of a streamed split whose row id is not in
+    the table are skipped, so a table of training people selects them from a larger dataset."""
+    source: FaceSource
+    table: SourceTable
+
+    def __post_init__(self):
+        check_join(self.source.rows_used(self.table.row_ids), self.table, need_features=False)
+        if self.source.crops_per_epoch(self.table.row_ids) == 0:
+            raise ValueError("StudentData: no face of the source is in the table (empty training set)")
+
+    @classmethod
+    def build(cls, images, source_rows, row_ids, labels, features=None, feature_row_ids=None, alpha=None,
+              alpha_row_ids=None) -> "StudentData":
+        """In-memory crops `images [M, p, p, 3]` degraded from the faces `source_rows [M]`; `labels [N]` aligned
+        with `row_ids [N]`; `features` an array with `feature_row_ids` or a feature-cache directory; `alpha` aligned
+        with `row_ids` unless `alpha_row_ids` is given. Joined by row id."""
+        table = SourceTable.join(row_ids, labels, features, feature_row_ids, alpha, alpha_row_ids)
+        return cls(CropArrays(images, source_rows), table)
+
+    @classmethod
+    def stream(cls, faces: TfdsFaces, degradation: Degradation, table: SourceTable | None = None, *,
+               features=None, feature_row_ids=None, alpha=None, alpha_row_ids=None) -> "StudentData":
+        """High-resolution `faces` degraded on the fly. The table defaults to every face of the split with its TFDS
+        label, joined with `features` / `alpha` by row id (as `SourceTable.join`)."""
+        if table is None:
+            table = SourceTable.join(faces.row_ids, faces.labels, features, feature_row_ids, alpha, alpha_row_ids)
+        return cls(DegradedFaces(faces, degradation), table)
+
+    @property
+    def resolution(self) -> int:
+        return self.source.resolution
+
+    def describe(self) -> dict:
+        """What the crops are (recorded in a stage's settings, so a resumed stage reads the same data)."""
+        return self.source.describe()
+
+    def __len__(self) -> int:
+        """Crops per epoch."""
+        return self.source.crops_per_epoch(self.table.row_ids)
+
+    def steps_per_epoch(self, batch_size: int, num_replicas: int = 1) -> int:
+        """Training steps (global batches of `batch_size`) per epoch; under distribution every batch is full."""
+        plan = BatchPlan(batch_size, batch_size // max(num_replicas, 1) or 1, drop_remainder=num_replicas > 1)
+        return self.source.steps_per_epoch(self.table.row_ids, plan)
 
 
-def _seeded_buffer_shuffle(idx: tf.Tensor, seed: tf.Tensor, buffer: int) -> tf.Tensor:
-    """Shuffles `idx` with a stateless seed. With `buffer >= len(idx)` this is a uniform permutation; a smaller
-    buffer shuffles within consecutive blocks of `buffer` items and visits the blocks in a random order (the
-    locality of a shuffle buffer, without its state)."""
-    m = tf.shape(idx, out_type=tf.int64)[0]
-    keys = tf.random.stateless_uniform(tf.shape(idx), seed=seed, dtype=tf.float64)
-    if buffer < int(idx.shape[0] or 2**62):
-        block = tf.range(m) // buffer
-        block_keys = tf.random.stateless_uniform([(m + buffer - 1) // buffer], seed=seed + [0, 7919],
-                                                 dtype=tf.float64)
-        block_rank = tf.argsort(tf.argsort(block_keys))
-        keys = tf.cast(tf.gather(block_rank, block), tf.float64) * 2.0 + keys
-    return tf.gather(idx, tf.argsort(keys, stable=True))
-
-
-def make_dataset(images: np.ndarray, source_rows: np.ndarray, table: SourceTable, batch_size: int = 256, *,
-                 with_features: bool = True, shuffle: bool = True, seed: int = 0, first_epoch: int = 0,
-                 num_epochs: int | None = 1, shuffle_buffer: int | None = None, drop_remainder: bool = False,
-                 num_parallel_calls=AUTOTUNE, prefetch=AUTOTUNE, deterministic: bool = True) -> tf.data.Dataset:
-    """The student-training tf.data pipeline: `(image uint8 [B,p,p,3], {"label", "feature", "alpha"})` batches.
+def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: bool = True, shuffle: bool = True,
+                 seed: int = 0, first_epoch: int = 0, num_epochs: int | None = 1, shuffle_buffer: int | None = None,
+                 input_context: tf.distribute.InputContext | None = None, prefetch=AUTOTUNE) -> tf.data.Dataset:
+    """The student-training tf.data pipeline: `(image uint8 [b,p,p,3], {"label", "feature", "alpha", "row_id"})`.
 
     Epochs `first_epoch .. first_epoch + num_epochs - 1` are concatenated (`num_epochs=None`: forever); each epoch
-    is shuffled with `epoch_seed(seed, e)` over a buffer of `shuffle_buffer` faces (default: all of them, i.e. a
-    uniform permutation) and batched separately, so batches never straddle epochs. `with_features=False` (mode `c`)
-    leaves features and alpha out. A missing alpha is treated as alpha = 1 (direct distillation).
+    is shuffled from (seed, epoch) (in-memory crops: over a buffer of `shuffle_buffer` crops, default all of them,
+    i.e. a uniform permutation; streamed faces: a crop buffer of `shuffle_buffer`, default 16,384) and batched
+    separately, so batches never straddle epochs. `batch_size` is the global batch; with an `input_context` (one
+    worker's pipeline under `distribute_datasets_from_function`) this pipeline yields its replicas' share of every
+    global batch. `with_features=False` (mode `c`) leaves features and alpha out. A missing alpha counts as
+    alpha = 1 (direct distillation).
     """
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images: expected [M, p, p, 3], got {images.shape}")
-    source_rows = np.asarray(source_rows).astype(np.int64).reshape(-1)
-    if len(source_rows) != len(images):
-        raise ValueError(f"source_rows: expected [{len(images)}] (one per image), got {len(source_rows)}")
-    check_join(source_rows, table, need_features=with_features)
-    m = len(images)
-    if m == 0:
-        raise ValueError("images: empty training set")
-    buffer = int(shuffle_buffer or m)
-
-    images_t = tf.constant(images) if images.dtype == np.uint8 else tf.constant(images, tf.float32)
-    rows_t = tf.constant(source_rows)
+    table, source = data.table, data.source
+    check_join(source.rows_used(table.row_ids), table, need_features=with_features)
+    plan = BatchPlan.from_context(int(batch_size), input_context)
     # The on-the-fly join: row id -> table position, through a hash table in the graph.
     lookup = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(table.row_ids), tf.range(len(table.row_ids), dtype=tf.int64)),
         default_value=-1)
     labels_t = tf.constant(table.labels)
     feats_t = tf.constant(table.features) if with_features else None
-    alpha_np = table.alpha if table.alpha is not None else np.ones(len(table.row_ids), np.float32)
-    alpha_t = tf.constant(alpha_np)
+    alpha_t = tf.constant(table.alpha if table.alpha is not None else np.ones(len(table.row_ids), np.float32))
 
-    def epoch_indices(epoch):
-        idx = tf.range(m, dtype=tf.int64)
-        if shuffle:
-            idx = _seeded_buffer_shuffle(idx, epoch_seed(seed, epoch), buffer)
-        return tf.data.Dataset.from_tensor_slices(idx).batch(batch_size, drop_remainder=drop_remainder)
-
-    def gather(idx):
-        t = lookup.lookup(tf.gather(rows_t, idx))
+    def join(images, rows):
+        t = lookup.lookup(rows)
         with tf.control_dependencies([tf.debugging.assert_non_negative(
                 t, message="source row id missing from the SourceTable")]):
             t = tf.identity(t)
-        y = {"label": tf.gather(labels_t, t)}
+        y = {"label": tf.gather(labels_t, t), "row_id": rows}
         if with_features:
             y["feature"] = tf.gather(feats_t, t)
             y["alpha"] = tf.gather(alpha_t, t)
-        return tf.gather(images_t, idx), y
+        return images, y
 
+    epoch = source.epochs(plan, table.row_ids, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer)
     epochs = tf.data.Dataset.range(first_epoch, first_epoch + num_epochs) if num_epochs is not None else \
         tf.data.Dataset.counter(first_epoch)
-    ds = epochs.flat_map(epoch_indices)
-    ds = ds.map(gather, num_parallel_calls=num_parallel_calls, deterministic=deterministic)
+    ds = epochs.flat_map(epoch).map(join, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    ds = ds.with_options(options)
-    return ds.prefetch(prefetch)
+    # Each pipeline already holds only its own share; nothing for tf.distribute to shard again.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return ds.with_options(options).prefetch(prefetch)
 
 
-def steps_per_epoch(num_images: int, batch_size: int, drop_remainder: bool = False) -> int:
-    return num_images // batch_size if drop_remainder else -(-num_images // batch_size)
+def make_distributed_dataset(strategy: tf.distribute.Strategy, data: StudentData, batch_size: int, **kwargs):
+    """`make_dataset` under `strategy`: one pipeline per worker (`distribute_datasets_from_function`), each reading
+    only its part of the data, together yielding exactly the global batches of a single-worker run."""
+    return strategy.distribute_datasets_from_function(
+        lambda context: make_dataset(data, batch_size, input_context=context, **kwargs))
 
 
-__all__: Sequence[str] = ("SourceTable", "make_dataset", "check_join", "steps_per_epoch", "epoch_seed")
+__all__: Sequence[str] = ("SourceTable", "StudentData", "check_join", "make_dataset", "make_distributed_dataset")

@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from skd_tf.data.pipeline import SourceTable, check_join, make_dataset, steps_per_epoch
+from skd_tf.data.pipeline import StudentData, check_join, make_distributed_dataset
 from skd_tf.models.student import build_student
 from skd_tf.training import losses as L
 from skd_tf.training.distribute import is_chief, make_strategy, set_mixed_precision
@@ -97,40 +97,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"TrainConfig: unknown field(s) {sorted(unknown)}")
         return cls(**d)
-
-
-@dataclasses.dataclass
-class StudentData:
-    """Low-resolution faces `images [M, p, p, 3]` (uint8 RGB) degraded from the high-resolution faces whose row ids
-    are `source_rows [M]`, plus the per-row `table` (labels, teacher features, alpha) they are joined with."""
-    images: np.ndarray
-    source_rows: np.ndarray
-    table: SourceTable
-
-    def __post_init__(self):
-        self.images = np.asarray(self.images)
-        self.source_rows = np.asarray(self.source_rows).astype(np.int64).reshape(-1)
-        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.shape[1] != self.images.shape[2]:
-            raise ValueError(f"StudentData.images: expected [M, p, p, 3], got {self.images.shape}")
-        if len(self.source_rows) != len(self.images):
-            raise ValueError(f"StudentData.source_rows: expected {len(self.images)} row ids (one per image), "
-                             f"got {len(self.source_rows)}")
-        check_join(self.source_rows, self.table, need_features=False)
-
-    @classmethod
-    def build(cls, images, source_rows, row_ids, labels, features=None, feature_row_ids=None, alpha=None,
-              alpha_row_ids=None) -> "StudentData":
-        """`labels [N]` aligned with `row_ids [N]`; `features` an array with `feature_row_ids` or a feature-cache
-        directory; `alpha` aligned with `row_ids` unless `alpha_row_ids` is given. Joined by row id."""
-        table = SourceTable.join(row_ids, labels, features, feature_row_ids, alpha, alpha_row_ids)
-        return cls(images, source_rows, table)
-
-    @property
-    def resolution(self) -> int:
-        return int(self.images.shape[1])
-
-    def __len__(self) -> int:
-        return len(self.images)
 
 
 @dataclasses.dataclass
@@ -225,18 +191,21 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
     check_settings(stage_dir / "stage.json", {
         "mode": mode, "epochs": epochs, "learning_rate": learning_rate, "resolution": train_data.resolution,
         "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
-        **{k: getattr(config, k) for k in _STAGE_KEYS}}, write=is_chief(strategy), hint="use another model_dir")
+        "train_data": train_data.describe(), **{k: getattr(config, k) for k in _STAGE_KEYS}},
+        write=is_chief(strategy), hint="use another model_dir")
     if done.is_file() and final_path.is_file():
         student.load_weights(final_path)
         return json.loads(done.read_text())
     chief = is_chief(strategy)
     need_feats = L.uses_regression(mode)
-    check_join(train_data.source_rows, train_data.table, need_features=need_feats, need_alpha=L.uses_alpha(mode))
+    check_join(train_data.source.rows_used(train_data.table.row_ids), train_data.table, need_features=need_feats,
+               need_alpha=L.uses_alpha(mode))
     if val_data is not None and need_feats and val_data.table.features is None:
         raise ValueError(f"val_data.table.features: supervision {mode!r} needs teacher features for validation too")
     stage_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = stage_dir / "backup" if chief else stage_dir / f"backup_worker{strategy.cluster_resolver.task_id}"
-    steps = steps_per_epoch(len(train_data), config.batch_size)
+    replicas = strategy.num_replicas_in_sync
+    steps = train_data.steps_per_epoch(config.batch_size, replicas)
     with strategy.scope():
         model = DistillationModel(student, mode=mode, cls_weight=config.cls_weight, reg_weight=config.reg_weight,
                                   feature_norm=config.feature_norm, feature_scale=config.feature_scale)
@@ -246,13 +215,13 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
     first_epoch = min(_backup_epoch(backup_dir), epochs)
     history = None
     if first_epoch < epochs:
-        ds = make_dataset(train_data.images, train_data.source_rows, train_data.table, config.batch_size,
-                          with_features=need_feats, shuffle=True, seed=config.seed, first_epoch=first_epoch,
-                          num_epochs=epochs - first_epoch, shuffle_buffer=config.shuffle_buffer)
+        ds = make_distributed_dataset(strategy, train_data, config.batch_size, with_features=need_feats,
+                                      shuffle=True, seed=config.seed, first_epoch=first_epoch,
+                                      num_epochs=epochs - first_epoch, shuffle_buffer=config.shuffle_buffer)
         val_ds = None
         if val_data is not None:
-            val_ds = make_dataset(val_data.images, val_data.source_rows, val_data.table, config.batch_size,
-                                  with_features=need_feats, shuffle=False, num_epochs=1)
+            val_ds = make_distributed_dataset(strategy, val_data, config.batch_size, with_features=need_feats,
+                                              shuffle=False, num_epochs=1)
         callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
                                                       delete_checkpoint=False),
                      BestStudentCheckpoint(student, stage_dir / "best.weights.h5",
@@ -267,7 +236,7 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
             # Mode s trains no classifier: Keras would warn that identity/logits get no gradient (Section IV-C).
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
             history = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                                validation_steps=steps_per_epoch(len(val_data), config.batch_size) if val_ds else None,
+                                validation_steps=val_data.steps_per_epoch(config.batch_size, replicas) if val_ds else None,
                                 verbose=config.verbose, shuffle=False)
     summary = {"mode": mode, "epochs": epochs, "resumed_at_epoch": first_epoch, "history": _history_dict(history),
                "best": json.loads((stage_dir / "best.json").read_text()) if (stage_dir / "best.json").is_file()
@@ -294,8 +263,8 @@ def train_student(config: TrainConfig, train_data: StudentData, val_data: Studen
     """
     config = dataclasses.replace(config).validate()
     if train_data.resolution != config.resolution:
-        raise ValueError(f"train_data.images: expected {config.resolution}x{config.resolution} faces "
-                         f"(config.resolution), got {train_data.images.shape[1:3]}")
+        raise ValueError(f"train_data: expected {config.resolution}x{config.resolution} faces (config.resolution), "
+                         f"got {train_data.resolution}x{train_data.resolution}")
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)

@@ -1,4 +1,4 @@
-"""Tests for skd_tf.data.degrade: determinism, template geometry, anti-aliasing, TFRecord and tf.data paths."""
+"""Tests for skd_tf.data.degrade: determinism, template geometry, anti-aliasing, perturbation subsets."""
 import cv2
 import numpy as np
 import pytest
@@ -9,11 +9,8 @@ from skd_tf.data.degrade import (
     degrade_faces,
     interocular_distance,
     perturb_landmarks,
-    read_tfrecord_shards,
     render_factor,
-    tf_degrade_map,
     upscale_to,
-    write_tfrecord_shards,
 )
 from skd_tf.data.synthetic import generate_faces
 
@@ -96,32 +93,16 @@ def test_jitter_is_relative_to_interocular_distance():
         perturb_landmarks(lm, 2, -1.0, rng)
 
 
-def test_tf_map_matches_numpy(faces):
-    import tensorflow as tf
-
-    rows = np.array([4, 0, 8], np.int64)
-    ref, _ = degrade_faces(faces.images[:3], faces.landmarks[:3], rows, 16, num_perturbations=2, seed=5)
-    ds = tf.data.Dataset.from_tensor_slices((faces.images[:3], faces.landmarks[:3], rows))
-    ds = ds.map(tf_degrade_map(16, num_perturbations=2, seed=5))
-    assert ds.element_spec.shape == (2, 16, 16, 3)
-    got = np.concatenate([x.numpy() for x in ds])
-    np.testing.assert_array_equal(got, ref)
-
-
-def test_tfrecord_round_trip(tmp_path, faces):
-    lr, src = degrade_faces(faces.images, faces.landmarks, np.arange(6) + 100, 16, num_perturbations=2, seed=1)
-    labels = np.repeat(faces.labels, 2)
-    paths = write_tfrecord_shards(tmp_path / "shards", lr, src, labels=labels, num_perturbations=2, shard_size=5)
-    assert len(paths) == 3 and all(p.is_file() for p in paths)
-    assert not [p for p in (tmp_path / "shards").iterdir() if p.name.startswith(".")]  # no temporaries left
-    recs = list(read_tfrecord_shards(tmp_path / "shards").as_numpy_iterator())
-    assert len(recs) == 12
-    np.testing.assert_array_equal(np.stack([r["image"] for r in recs]), lr)
-    np.testing.assert_array_equal([r["row_id"] for r in recs], src)
-    np.testing.assert_array_equal([r["label"] for r in recs], labels)
-    np.testing.assert_array_equal([r["perturbation"] for r in recs], np.tile([0, 1], 6))
-    with pytest.raises(FileNotFoundError, match="manifest"):
-        read_tfrecord_shards(tmp_path)
+def test_perturbation_subsets_match_the_full_draw(faces):
+    """Perturbation j is the j-th draw whatever K is: the streaming pipeline's fresh crop of epoch e (index e) and
+    any subset of the fixed K equal the offline crops."""
+    full = degrade_face(faces.images[1], faces.landmarks[1], 16, num_perturbations=6, seed=5, row_id=41)
+    np.testing.assert_array_equal(degrade_face(faces.images[1], faces.landmarks[1], 16, perturbations=[4], seed=5,
+                                               row_id=41), full[4:5])
+    np.testing.assert_array_equal(degrade_face(faces.images[1], faces.landmarks[1], 16, perturbations=[5, 0, 2],
+                                               seed=5, row_id=41), full[[5, 0, 2]])
+    with pytest.raises(ValueError, match="perturbations"):
+        degrade_face(faces.images[1], faces.landmarks[1], 16, perturbations=[-1], seed=5, row_id=41)
 
 
 def test_upscale_to():

@@ -2,7 +2,12 @@
 import numpy as np
 import pytest
 
-from skd_tf.data.pipeline import SourceTable, make_dataset, steps_per_epoch
+from skd_tf.data.pipeline import SourceTable, StudentData, make_dataset
+from skd_tf.data.sources import CropArrays
+
+
+def _ds(images, source_rows, table, *args, **kwargs):
+    return make_dataset(StudentData(CropArrays(images, source_rows), table), *args, **kwargs)
 
 
 def _data(m=23, n=7, d=5, p=16, seed=0):
@@ -30,7 +35,7 @@ def test_join_by_row_id_not_position():
     perm = np.random.default_rng(1).permutation(len(row_ids))
     # Features and alpha arrive in another order, keyed by their own row ids.
     table = SourceTable.join(row_ids, labels, feats[perm], row_ids[perm], alpha[perm], row_ids[perm])
-    batches = _collect(make_dataset(images, source_rows, table, batch_size=4, seed=3))
+    batches = _collect(_ds(images, source_rows, table, batch_size=4, seed=3))
     seen = []
     for x, y in batches:
         for b in range(len(x)):
@@ -51,34 +56,35 @@ def test_missing_row_ids_are_named():
     table = SourceTable(row_ids[1:], labels[1:], feats[1:], alpha[1:])
     bad = np.concatenate([source_rows, [row_ids[0]]])
     imgs = np.concatenate([images, images[:1]])
-    with pytest.raises(ValueError, match=f"no feature.*{row_ids[0]}"):
-        make_dataset(imgs, bad, table, batch_size=4)
+    with pytest.raises(ValueError, match=f"no label.*{row_ids[0]}"):
+        _ds(imgs, bad, table, batch_size=4)
 
 
 def test_epochs_are_seeded_distinct_and_resumable():
     images, source_rows, row_ids, labels, feats, alpha = _data(m=40)
     table = SourceTable(row_ids, labels, feats, alpha)
     order = lambda batches: [int(v) for x, _ in batches for v in x[:, 0, 0, 0]]  # noqa: E731
-    full = order(_collect(make_dataset(images, source_rows, table, 8, seed=5, num_epochs=3)))
-    again = order(_collect(make_dataset(images, source_rows, table, 8, seed=5, num_epochs=3)))
+    full = order(_collect(_ds(images, source_rows, table, 8, seed=5, num_epochs=3)))
+    again = order(_collect(_ds(images, source_rows, table, 8, seed=5, num_epochs=3)))
     assert full == again
     e0, e1, e2 = full[:40], full[40:80], full[80:]
     assert sorted(e0) == sorted(e1) == sorted(e2) == list(range(40))
     assert e0 != e1 and e1 != e2
-    resumed = order(_collect(make_dataset(images, source_rows, table, 8, seed=5, first_epoch=2, num_epochs=1)))
+    resumed = order(_collect(_ds(images, source_rows, table, 8, seed=5, first_epoch=2, num_epochs=1)))
     assert resumed == e2
-    other = order(_collect(make_dataset(images, source_rows, table, 8, seed=6, num_epochs=1)))
+    other = order(_collect(_ds(images, source_rows, table, 8, seed=6, num_epochs=1)))
     assert other != e0
 
 
 def test_small_buffer_is_still_a_permutation_and_batches_do_not_straddle_epochs():
     images, source_rows, row_ids, labels, feats, alpha = _data(m=30)
     table = SourceTable(row_ids, labels, feats, alpha)
-    ds = make_dataset(images, source_rows, table, 8, seed=1, num_epochs=2, shuffle_buffer=7)
+    ds = _ds(images, source_rows, table, 8, seed=1, num_epochs=2, shuffle_buffer=7)
     sizes = [len(x) for x, _ in _collect(ds)]
     assert sizes == [8, 8, 8, 6] * 2
-    assert steps_per_epoch(30, 8) == 4 and steps_per_epoch(30, 8, drop_remainder=True) == 3
-    idx = [int(v) for x, _ in _collect(make_dataset(images, source_rows, table, 30, seed=1, shuffle_buffer=7))
+    data = StudentData(CropArrays(images, source_rows), table)
+    assert data.steps_per_epoch(8) == 4 and data.steps_per_epoch(8, num_replicas=2) == 3
+    idx = [int(v) for x, _ in _collect(_ds(images, source_rows, table, 30, seed=1, shuffle_buffer=7))
            for v in x[:, 0, 0, 0]]
     assert sorted(idx) == list(range(30)) and idx != list(range(30))
 
@@ -86,12 +92,12 @@ def test_small_buffer_is_still_a_permutation_and_batches_do_not_straddle_epochs(
 def test_classification_only_leaves_features_out_and_needs_none():
     images, source_rows, row_ids, labels, _, _ = _data()
     table = SourceTable(row_ids, labels)
-    x, y = next(iter(make_dataset(images, source_rows, table, 5, with_features=False, shuffle=False)))
-    assert set(y) == {"label"}
+    x, y = next(iter(_ds(images, source_rows, table, 5, with_features=False, shuffle=False)))
+    assert set(y) == {"label", "row_id"}
     assert x.dtype.name == "uint8" and tuple(x.shape) == (5, 16, 16, 3)
     np.testing.assert_array_equal(x.numpy(), images[:5])
     with pytest.raises(ValueError, match="features"):
-        make_dataset(images, source_rows, table, 5, with_features=True)
+        _ds(images, source_rows, table, 5, with_features=True)
 
 
 def test_table_validation():

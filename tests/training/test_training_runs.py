@@ -61,7 +61,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     for name in ("config.json", "result.json", "student.weights.h5", "student.keras"):
         assert (tmp_path / "run" / name).is_file()
     loaded = keras.models.load_model(tmp_path / "run" / "student.keras")
-    x = data.images[:2].astype(np.float32)
+    x = data.source.images[:2].astype(np.float32)
     np.testing.assert_allclose(loaded(x)["identity"], resumed.student(x)["identity"], atol=1e-5)
     # A finished run started again trains nothing and returns the same student.
     again = train_student(cfg, data, model_dir=tmp_path / "run")
@@ -86,8 +86,8 @@ def test_finetune_from_stage1_checkpoint_with_validation(tmp_path):
     cfg_json = json.loads((tmp_path / "s" / "config.json").read_text())
     assert cfg_json["supervision"] == "s" and cfg_json["resolved"]["init_weights"].endswith("final.weights.h5")
     with pytest.raises(ValueError, match="alpha"):
-        no_alpha = StudentData(data.images, data.source_rows,
-                               type(data.table)(data.table.row_ids, data.table.labels, data.table.features))
+        no_alpha = StudentData(data.source, type(data.table)(data.table.row_ids, data.table.labels,
+                                                             data.table.features))
         train_student(TrainConfig(resolution=16, supervision="sc", epochs=1, init_epochs=0, batch_size=16,
                                   tensorboard=False), no_alpha, model_dir=tmp_path / "bad")
     with pytest.raises(ValueError, match="resolution"):
@@ -147,7 +147,7 @@ def test_mixed_precision_run_keeps_float32_heads_and_restores_policy(tmp_path):
     assert keras.mixed_precision.global_policy().name == "float32"
     assert json.loads((tmp_path / "mp" / "config.json").read_text())["resolved"]["policy"].startswith("mixed_")
     assert res.student.get_layer("conv1").compute_dtype in ("bfloat16", "float16")
-    out = res.student(data.images[:2].astype(np.float32))
+    out = res.student(data.source.images[:2].astype(np.float32))
     assert all(v.dtype == "float32" for v in out.values())
     assert np.isfinite(res.metrics["loss"])
 

@@ -1,0 +1,408 @@
+"""Where a student's low-resolution faces come from (Sections III-A and IV-A of Ge et al., TIP 2019).
+
+Two sources feed the one training pipeline (`skd_tf.data.pipeline.make_dataset`):
+
+- `CropArrays`: low-resolution crops already in memory (`images [M, p, p, 3]` uint8, `source_rows [M]`), as
+  `degrade_faces` makes them: for small data (the demo, tests). An epoch is a uniform seeded permutation of the M
+  crops (random access).
+- `TfdsFaces`: high-resolution faces F_i with their 5 landmarks, identity labels and row ids, streamed from a TFDS
+  dataset (the UMDFaces and face-folder builders, or any builder with those features) and degraded *inside* the
+  tf.data graph by a `Degradation`. Memory does not grow with the number of faces N: the pipeline holds a face
+  shuffle buffer of encoded images and a crop shuffle buffer, both of fixed size. This is how the paper's
+  367,888 UMDFaces faces x 16 perturbations (Section IV-A) train without 4.5-163 GB of pre-degraded crops.
+
+Degradation on the fly runs `skd_tf.data.degrade.degrade_face` through `tf.numpy_function` (the same code as the
+offline path), so a streamed crop equals `degrade_faces`' crop for the same (seed, row id, perturbation index) pixel
+for pixel. We keep it in NumPy/OpenCV rather than re-writing the warp in TensorFlow ops: exact equality with the
+offline crops (and with the crops every earlier result was measured on) matters more here than escaping the GIL,
+and OpenCV releases the GIL inside `warpAffine`/`resize`, which is where the time goes, so the parallel map still
+uses every core.
+
+Sampling (`Degradation.sampling`):
+- `fixed` (the paper): every face contributes the same K perturbations j = 0..K-1 in every epoch;
+- `fresh`: every face contributes one crop per epoch, perturbation j = epoch: a new jitter each epoch that is still
+  a pure function of (seed, row id, epoch), so a resumed run sees the same batches.
+
+Distribution. A global batch of B crops is always the same set, whatever the number of workers and replicas:
+`CropArrays` cuts consecutive B-blocks of the epoch's permutation and gives each input pipeline its slice;
+`TfdsFaces` splits the faces into `input_shards` contiguous, equally sized parts (S, a setting of the run, not of
+the cluster), each part contributes B/S crops to every global batch, and each input pipeline (worker) reads only
+its own parts: disjoint data per worker, and a 2-worker run computes exactly the batches of a 1-worker run with the
+same S.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from skd_tf.data.degrade import degrade_face
+
+AUTOTUNE = tf.data.AUTOTUNE
+SAMPLINGS = ("fixed", "fresh")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPlan:
+    """How one input pipeline cuts an epoch into batches.
+
+    `global_batch` B crops per training step over all replicas; `num_pipelines` W input pipelines (workers),
+    this one `pipeline_id`; `replica_batch` b crops per replica (B / number of replicas); so this pipeline yields
+    `B / W / b` consecutive replica batches per step. `drop_remainder`: the last partial global batch is dropped
+    (always under distribution, so every replica gets a full batch).
+    """
+    global_batch: int
+    replica_batch: int
+    num_pipelines: int = 1
+    pipeline_id: int = 0
+    drop_remainder: bool = False
+
+    def __post_init__(self):
+        if self.global_batch % self.num_pipelines:
+            raise ValueError(f"batch_size: the global batch {self.global_batch} must split evenly over "
+                             f"{self.num_pipelines} input pipelines (workers)")
+        if self.pipeline_batch % self.replica_batch:
+            raise ValueError(f"batch_size: a worker's share {self.pipeline_batch} of the global batch must split "
+                             f"evenly over its replicas (replica batch {self.replica_batch})")
+
+    @property
+    def pipeline_batch(self) -> int:
+        return self.global_batch // self.num_pipelines
+
+    @classmethod
+    def from_context(cls, global_batch: int, context: tf.distribute.InputContext | None,
+                     drop_remainder: bool = False) -> "BatchPlan":
+        """The plan of one `distribute_datasets_from_function` input pipeline (a single one when `context` is None)."""
+        if context is None or context.num_replicas_in_sync == 1:
+            return cls(global_batch, global_batch, drop_remainder=drop_remainder)
+        return cls(global_batch, context.get_per_replica_batch_size(global_batch), context.num_input_pipelines,
+                   context.input_pipeline_id, drop_remainder=True)
+
+
+def _split_pipeline_batch(ds: tf.data.Dataset, plan: BatchPlan) -> tf.data.Dataset:
+    """This pipeline's share of each global batch, cut into consecutive replica batches."""
+    if plan.replica_batch == plan.pipeline_batch:
+        return ds
+    return ds.rebatch(plan.replica_batch, drop_remainder=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Degradation:
+    """How `TfdsFaces` turns a high-resolution face into student crops (`skd_tf.data.degrade`, Section IV-A):
+    landmark jitter of `jitter` inter-ocular distances, alignment on the chip template (`padding`), anti-aliased
+    downsampling to `resolution` px; `num_perturbations` K crops per face per epoch (`fixed`) or one new one per
+    epoch (`fresh`); randomness from (`seed`, row id)."""
+    resolution: int
+    num_perturbations: int = 16
+    sampling: str = "fixed"
+    jitter: float = 0.05
+    padding: float = 0.25
+    seed: int = 0
+
+    def __post_init__(self):
+        if int(self.resolution) != self.resolution or self.resolution < 1:
+            raise ValueError(f"Degradation.resolution: expected a positive number of pixels, got {self.resolution!r}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"Degradation.sampling: expected one of {SAMPLINGS}, got {self.sampling!r}")
+        if self.num_perturbations < 1:
+            raise ValueError(f"Degradation.num_perturbations: expected >= 1, got {self.num_perturbations!r}")
+        if not self.jitter >= 0:
+            raise ValueError(f"Degradation.jitter: expected >= 0, got {self.jitter!r}")
+
+    @property
+    def crops_per_face(self) -> int:
+        """Crops one face contributes to an epoch."""
+        return int(self.num_perturbations) if self.sampling == "fixed" else 1
+
+    def perturbations(self, epoch: int) -> np.ndarray:
+        """Perturbation indices j rendered for a face in epoch `epoch`."""
+        if self.sampling == "fixed":
+            return np.arange(int(self.num_perturbations))
+        return np.array([int(epoch)])
+
+    def degrade(self, image: np.ndarray, landmarks: np.ndarray, row_id: int, epoch: int) -> np.ndarray:
+        """uint8 `[crops_per_face, p, p, 3]`: exactly `degrade_face`'s perturbations `perturbations(epoch)`."""
+        return degrade_face(image, landmarks, int(self.resolution), perturbations=self.perturbations(epoch),
+                            jitter=self.jitter, padding=self.padding, seed=self.seed, row_id=int(row_id))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# In-memory crops
+
+
+class CropArrays:
+    """Low-resolution crops in memory: `images [M, p, p, 3]` uint8, `source_rows [M]` (the row id of the
+    high-resolution face each crop was degraded from)."""
+
+    def __init__(self, images: np.ndarray, source_rows: np.ndarray):
+        self.images = np.asarray(images)
+        self.source_rows = np.asarray(source_rows).astype(np.int64).reshape(-1)
+        if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.shape[1] != self.images.shape[2]:
+            raise ValueError(f"images: expected [M, p, p, 3], got {self.images.shape}")
+        if len(self.source_rows) != len(self.images):
+            raise ValueError(f"source_rows: expected {len(self.images)} row ids (one per image), "
+                             f"got {len(self.source_rows)}")
+        if len(self.images) == 0:
+            raise ValueError("images: empty training set")
+
+    @property
+    def resolution(self) -> int:
+        return int(self.images.shape[1])
+
+    def describe(self) -> dict:
+        return {"kind": "arrays", "crops": len(self.images), "resolution": self.resolution}
+
+    def rows_used(self, table_row_ids: np.ndarray) -> np.ndarray:
+        """The source rows the crops need from the table (every crop is used)."""
+        return self.source_rows
+
+    def crops_per_epoch(self, table_row_ids: np.ndarray) -> int:
+        return len(self.images)
+
+    def steps_per_epoch(self, table_row_ids: np.ndarray, plan: BatchPlan) -> int:
+        m = len(self.images)
+        return m // plan.global_batch if plan.drop_remainder else -(-m // plan.global_batch)
+
+    def epochs(self, plan: BatchPlan, table_row_ids: np.ndarray, *, shuffle: bool, seed: int,
+               shuffle_buffer: int | None) -> Callable[[tf.Tensor], tf.data.Dataset]:
+        """`epoch -> (images [b, p, p, 3], source_rows [b])` replica batches of this pipeline, for `flat_map`
+        (the tensors it captures are made here, once)."""
+        m = len(self.images)
+        images_t = tf.constant(self.images) if self.images.dtype == np.uint8 else tf.constant(self.images, tf.float32)
+        rows_t = tf.constant(self.source_rows)
+        buffer = int(shuffle_buffer or m)
+        lo, hi = plan.pipeline_id * plan.pipeline_batch, (plan.pipeline_id + 1) * plan.pipeline_batch
+
+        def epoch(e):
+            idx = tf.range(m, dtype=tf.int64)
+            if shuffle:
+                idx = seeded_buffer_shuffle(idx, epoch_seed(seed, e), buffer)
+            ds = tf.data.Dataset.from_tensor_slices(idx).batch(plan.global_batch, drop_remainder=plan.drop_remainder)
+            if plan.num_pipelines > 1:
+                ds = ds.map(lambda i: i[lo:hi])
+            ds = _split_pipeline_batch(ds, plan)
+            return ds.map(lambda i: (tf.gather(images_t, i), tf.gather(rows_t, i)), num_parallel_calls=AUTOTUNE)
+
+        return epoch
+
+
+def epoch_seed(seed: int, epoch) -> tf.Tensor:
+    """The stateless shuffle seed `[2]` of epoch `epoch`: a pure function of (seed, epoch), so resumed runs repeat
+    it (a stateful `Dataset.shuffle` would restart its sequence of orders in a resumed process)."""
+    return tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64) + 17])
+
+
+def seeded_buffer_shuffle(idx: tf.Tensor, seed: tf.Tensor, buffer: int) -> tf.Tensor:
+    """Shuffles `idx` with a stateless seed. With `buffer >= len(idx)` this is a uniform permutation; a smaller
+    buffer shuffles within consecutive blocks of `buffer` items and visits the blocks in a random order (the
+    locality of a shuffle buffer, without its state)."""
+    m = tf.shape(idx, out_type=tf.int64)[0]
+    keys = tf.random.stateless_uniform(tf.shape(idx), seed=seed, dtype=tf.float64)
+    if buffer < int(idx.shape[0] or 2**62):
+        block = tf.range(m) // buffer
+        block_keys = tf.random.stateless_uniform([(m + buffer - 1) // buffer], seed=seed + [0, 7919],
+                                                 dtype=tf.float64)
+        block_rank = tf.argsort(tf.argsort(block_keys))
+        keys = tf.cast(tf.gather(block_rank, block), tf.float64) * 2.0 + keys
+    return tf.gather(idx, tf.argsort(keys, stable=True))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Streamed high-resolution faces
+
+
+class TfdsFaces:
+    """High-resolution faces from a TFDS split: the reader behind `DegradedFaces`.
+
+    `name` is a registered dataset name (with its config, e.g. `umdfaces/aligned_150`, found under `data_dir`) or
+    the folder of a prepared dataset (`<data_dir>/face_folder/aligned_150/1.0.0`), which needs no builder code.
+
+    The split needs an image feature (`image_key`, uint8 RGB, e.g. the builders' aligned chips), 5 landmarks in that
+    image's pixels (`landmarks_key`, `[5, 2]`, dlib order) and a contiguous identity label (`label_key`). The row id
+    of a face is feature `id_key` (the face-folder builder's `row_id`: the image's landmarks-CSV row) or, with
+    `id_key=None`, its position in the split (the stored order, as `skd_tf.features.extract.TfdsSource` numbers
+    them, so the teacher-feature cache joins by the same ids). Row ids and labels are read once at construction,
+    without decoding an image.
+
+    `input_shards` S: the faces a run trains on are split into S contiguous position ranges with equal numbers of
+    faces (see the module docstring on distribution); `face_buffer`: encoded faces in the seeded face shuffle buffer.
+    """
+
+    def __init__(self, name: str, *, split: str = "train", data_dir: str | None = None, image_key: str = "image",
+                 landmarks_key: str = "landmarks", label_key: str = "label", id_key: str | None = "row_id",
+                 input_shards: int = 1, face_buffer: int = 2048):
+        import tensorflow_datasets as tfds
+
+        self.name, self.split, self.data_dir = name, split, data_dir
+        self.image_key, self.landmarks_key, self.label_key, self.id_key = image_key, landmarks_key, label_key, id_key
+        try:
+            if os.path.isdir(name):  # a prepared dataset folder (.../name/config/version): no builder code needed
+                self.builder = tfds.builder_from_directory(name)
+            else:
+                self.builder = tfds.builder(name, data_dir=data_dir)
+        except Exception as e:  # TFDS raises several kinds of errors for an unknown or unprepared dataset
+            raise ValueError(f"TFDS dataset {name!r} (data_dir={data_dir}): cannot be opened: {e}") from None
+        if split not in self.builder.info.splits:
+            raise ValueError(f"TFDS {name} (data_dir={data_dir}): no prepared split {split!r} (splits: "
+                             f"{sorted(self.builder.info.splits)}); build it first, e.g. `tfds build` with "
+                             f"--manual_dir, or pass the prepared dataset's folder")
+        features = self.builder.info.features
+        for key in (image_key, landmarks_key, label_key) + ((id_key,) if id_key else ()):
+            if key not in features:
+                hint = " (pass id_key=None to number faces by their position in the split)" if key == id_key else ""
+                raise ValueError(f"TFDS {name}: feature {key!r} not found; features: {sorted(features.keys())}{hint}")
+        shape = tuple(features[landmarks_key].shape)
+        if shape != (5, 2):
+            raise ValueError(f"TFDS {name}: feature {landmarks_key!r} has shape {shape}, expected (5, 2) (dlib's "
+                             f"5 points, x y pixels)")
+        if int(input_shards) < 1 or int(face_buffer) < 1:
+            raise ValueError(f"input_shards and face_buffer: expected >= 1, got {input_shards}, {face_buffer}")
+        self.input_shards, self.face_buffer = int(input_shards), int(face_buffer)
+        self.row_ids, self.labels = self._read_index()
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+    def _read_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row id and label of every example, in stored order, without decoding images."""
+        import tensorflow_datasets as tfds
+
+        ds = self.builder.as_dataset(split=self.split, shuffle_files=False, decoders={
+            self.image_key: tfds.decode.SkipDecoding()})
+        keys = [k for k in (self.label_key, self.id_key) if k]
+        ds = ds.map(lambda ex: tuple(tf.cast(ex[k], tf.int64) for k in keys)).batch(8192)
+        cols = [np.concatenate(c) for c in zip(*ds.as_numpy_iterator())] or [np.zeros(0, np.int64)] * len(keys)
+        labels = cols[0]
+        row_ids = cols[1] if self.id_key else np.arange(len(labels), dtype=np.int64)
+        if len(np.unique(row_ids)) != len(row_ids):
+            raise ValueError(f"TFDS {self.name}: feature {self.id_key!r} has duplicate row ids")
+        return row_ids, labels
+
+    def parts(self, table_row_ids: np.ndarray) -> list[tuple[int, int, int]]:
+        """`input_shards` contiguous position ranges `(start, stop, faces kept)` of the split, with equal numbers
+        (+-1) of the faces whose row id is in the table."""
+        kept = np.flatnonzero(np.isin(self.row_ids, table_row_ids))
+        if len(kept) < self.input_shards:
+            raise ValueError(f"TFDS {self.name}: {len(kept)} faces of the split are in the training table, fewer "
+                             f"than input_shards={self.input_shards}")
+        return [(int(c[0]), int(c[-1]) + 1, len(c)) for c in np.array_split(kept, self.input_shards)]
+
+    def read(self, start: int, stop: int) -> tf.data.Dataset:
+        """Positions [start, stop) in stored order as `(encoded image, landmarks [5, 2], row id)`."""
+        import tensorflow_datasets as tfds
+
+        ds = self.builder.as_dataset(split=f"{self.split}[{start}:{stop}]", shuffle_files=False,
+                                     decoders={self.image_key: tfds.decode.SkipDecoding()})
+        image_key, landmarks_key, id_key = self.image_key, self.landmarks_key, self.id_key
+        if id_key is None:
+            return ds.enumerate(start).map(lambda pos, ex: (ex[image_key], ex[landmarks_key], pos))
+        return ds.map(lambda ex: (ex[image_key], ex[landmarks_key], tf.cast(ex[id_key], tf.int64)))
+
+    def decode(self, encoded: tf.Tensor) -> tf.Tensor:
+        """The image exactly as TFDS decodes it (so streamed and `tfds.as_numpy` pixels agree)."""
+        return self.builder.info.features[self.image_key].decode_example(encoded)
+
+
+class DegradedFaces:
+    """`TfdsFaces` degraded on the fly by a `Degradation`: the streaming counterpart of `CropArrays`.
+
+    An epoch of one part reads its range of the split in stored order (TFDS shuffles examples when it writes a
+    dataset, so the stored order is already random with respect to identity), keeps the faces whose row id is in
+    the run's table, shuffles them in a seeded buffer of encoded faces, decodes and degrades them in a parallel map,
+    shuffles the crops in a seeded buffer of `shuffle_buffer` crops (default 16,384) and cuts blocks of B / S crops,
+    `steps_per_epoch` blocks per part. Shuffle seeds are functions of (seed, epoch, part), so a resumed run repeats
+    the epoch.
+    """
+
+    def __init__(self, faces: TfdsFaces, degradation: Degradation, parallel_calls=AUTOTUNE):
+        self.faces, self.degradation, self.parallel_calls = faces, degradation, parallel_calls
+
+    @property
+    def resolution(self) -> int:
+        return int(self.degradation.resolution)
+
+    def describe(self) -> dict:
+        f = self.faces
+        return {"kind": "tfds", "name": f.name, "split": f.split, "faces": len(f), "id_key": f.id_key,
+                "input_shards": f.input_shards, "face_buffer": f.face_buffer, **dataclasses.asdict(self.degradation)}
+
+    def rows_used(self, table_row_ids: np.ndarray) -> np.ndarray:
+        """The row ids of the split's faces that are in the table (faces outside it are skipped)."""
+        return self.faces.row_ids[np.isin(self.faces.row_ids, table_row_ids)]
+
+    def crops_per_epoch(self, table_row_ids: np.ndarray) -> int:
+        return len(self.rows_used(table_row_ids)) * self.degradation.crops_per_face
+
+    def _block(self, plan: BatchPlan) -> int:
+        shards = self.faces.input_shards
+        if plan.global_batch % shards:
+            raise ValueError(f"batch_size {plan.global_batch}: must be a multiple of input_shards={shards}")
+        if shards % plan.num_pipelines:
+            raise ValueError(f"input_shards={shards}: must be a multiple of the number of workers "
+                             f"({plan.num_pipelines}) so that each worker reads whole shards")
+        return plan.global_batch // shards
+
+    def steps_per_epoch(self, table_row_ids: np.ndarray, plan: BatchPlan) -> int:
+        """Full global batches per epoch: every part fills its B / S share of each, so the smallest part decides."""
+        block = self._block(plan)
+        cpf = self.degradation.crops_per_face
+        steps = min(kept * cpf // block for _, _, kept in self.faces.parts(table_row_ids))
+        if steps < 1:
+            raise ValueError(f"TFDS {self.faces.name}: an input shard has fewer crops per epoch than its share "
+                             f"{block} of the batch size {plan.global_batch}; lower batch_size or input_shards")
+        return steps
+
+    def epochs(self, plan: BatchPlan, table_row_ids: np.ndarray, *, shuffle: bool, seed: int,
+               shuffle_buffer: int | None) -> Callable[[tf.Tensor], tf.data.Dataset]:
+        """`epoch -> (images [b, p, p, 3], source_rows [b])` replica batches of this pipeline, for `flat_map`
+        (the readers and the membership table it captures are made here, once)."""
+        parts = self.faces.parts(table_row_ids)
+        block, steps = self._block(plan), self.steps_per_epoch(table_row_ids, plan)
+        per_pipeline = self.faces.input_shards // plan.num_pipelines
+        members = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(np.asarray(table_row_ids, np.int64)), tf.ones(len(table_row_ids), tf.int64)), 0)
+        mine = range(plan.pipeline_id * per_pipeline, (plan.pipeline_id + 1) * per_pipeline)
+        readers = {s: self.faces.read(*parts[s][:2]).filter(lambda image, landmarks, row: members.lookup(row) > 0)
+                   for s in mine}
+        degradation, decode = self.degradation, self.faces.decode
+        p, k = self.resolution, degradation.crops_per_face
+
+        def degrade(image, landmarks, row, e):
+            return degradation.degrade(image, landmarks, int(row), int(e))
+
+        def part_blocks(s, e):
+            part_seed = tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(e, tf.int64) * 1009 + s
+            ds = readers[s]
+            if shuffle:
+                ds = ds.shuffle(self.faces.face_buffer, seed=part_seed, reshuffle_each_iteration=False)
+
+            def crops(encoded, landmarks, row):
+                out = tf.numpy_function(degrade, [decode(encoded), tf.cast(landmarks, tf.float64), row, e], tf.uint8,
+                                        stateful=False)
+                out.set_shape([k, p, p, 3])
+                return out, tf.fill([k], row)
+
+            ds = ds.map(crops, num_parallel_calls=self.parallel_calls, deterministic=True).unbatch()
+            if shuffle:
+                ds = ds.shuffle(int(shuffle_buffer or 16384), seed=part_seed + 7, reshuffle_each_iteration=False)
+            return ds.batch(block, drop_remainder=True).take(steps)
+
+        def epoch(e):
+            blocks = [part_blocks(s, e) for s in mine]
+            if len(blocks) == 1:
+                return _split_pipeline_batch(blocks[0], plan)
+            ds = tf.data.Dataset.zip(tuple(blocks)).map(
+                lambda *bs: (tf.concat([b[0] for b in bs], 0), tf.concat([b[1] for b in bs], 0)))
+            return _split_pipeline_batch(ds, plan)
+
+        return epoch
+
+
+FaceSource = CropArrays | DegradedFaces
+
+__all__: Sequence[str] = ("BatchPlan", "CropArrays", "DegradedFaces", "Degradation", "FaceSource", "SAMPLINGS",
+                          "TfdsFaces",
+                          "epoch_seed", "seeded_buffer_shuffle")
