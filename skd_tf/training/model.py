@@ -62,4 +62,27 @@ class DistillationModel(keras.Model):
         return scale_loss_for_distribution(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return self.get_metrics_result()
+        """The running metrics. Across workers Keras 3 reduces each step's metrics with
+        `strategy.reduce("MEAN", value, axis=0)`, which fails for scalars (keras-team/keras#20585); as `[1]`
+        vectors that reduce is exactly the mean over replicas. Epoch logs are read from the metric variables and
+        stay scalars."""
+        results = self.get_metrics_result()
+        strategy = self.distribute_strategy
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+                strategy.extended._in_multi_worker_mode():  # the condition under which Keras takes that path
+            results = {k: tf.reshape(v, [1]) for k, v in results.items()}
+        return results
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds from the first local replica's batch. Keras 3 learns a distributed batch's shapes by all-reducing
+        it across workers, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585: "Attempt to
+        convert a value (PerReplica...)"); the local values have the same structure and dtypes. Keras resets the
+        epoch iterator after this call, so no batch is lost."""
+        if iterator is not None and self._distribute_strategy is not None:
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: self._distribute_strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v, next(it))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
