@@ -173,11 +173,11 @@ class StudentData:
 
 
 def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: bool = True, shuffle: bool = True,
-                 seed: int = 0, first_epoch: int = 0, num_epochs: int | None = 1, shuffle_buffer: int | None = None,
+                 seed: int = 0, first_epoch: int = 0, num_epochs: int = 1, shuffle_buffer: int | None = None,
                  input_context: tf.distribute.InputContext | None = None, prefetch=AUTOTUNE) -> tf.data.Dataset:
     """The student-training tf.data pipeline: `(image uint8 [b,p,p,3], {"label", "feature", "alpha", "row_id"})`.
 
-    Epochs `first_epoch .. first_epoch + num_epochs - 1` are concatenated (`num_epochs=None`: forever); each epoch
+    Epochs `first_epoch .. first_epoch + num_epochs - 1` are concatenated; each epoch
     is shuffled from (seed, epoch) (in-memory crops: over a buffer of `shuffle_buffer` crops, default all of them,
     i.e. a uniform permutation; streamed faces: a crop buffer of `shuffle_buffer`, default 16,384) and batched
     separately, so batches never straddle epochs. `batch_size` is the global batch; with an `input_context` (one
@@ -186,6 +186,8 @@ def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: boo
     alpha = 1 (direct distillation).
     """
     table, source = data.table, data.source
+    if int(num_epochs) < 1:
+        raise ValueError(f"num_epochs: expected >= 1, got {num_epochs}")
     check_join(source.rows_used(table.row_ids), table, need_features=with_features)
     plan = BatchPlan.from_context(int(batch_size), input_context)
     # The on-the-fly join: row id -> table position, through a hash table in the graph.
@@ -208,9 +210,12 @@ def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: boo
         return images, y
 
     epoch = source.epochs(plan, table.row_ids, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer)
-    epochs = tf.data.Dataset.range(first_epoch, first_epoch + num_epochs) if num_epochs is not None else \
-        tf.data.Dataset.counter(first_epoch)
-    ds = epochs.flat_map(epoch).map(join, num_parallel_calls=AUTOTUNE)
+    # Epochs are built one by one with Python-int seeds: Dataset.shuffle does not take a tensor seed once a global
+    # seed is set (train_student sets one), and every epoch's order must be a pure function of (seed, epoch).
+    ds = epoch(int(first_epoch))
+    for e in range(int(first_epoch) + 1, int(first_epoch) + int(num_epochs)):
+        ds = ds.concatenate(epoch(e))
+    ds = ds.map(join, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     # Each pipeline already holds only its own share; nothing for tf.distribute to shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

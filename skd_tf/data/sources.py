@@ -167,8 +167,8 @@ class CropArrays:
         return m // plan.global_batch if plan.drop_remainder else -(-m // plan.global_batch)
 
     def epochs(self, plan: BatchPlan, table_row_ids: np.ndarray, *, shuffle: bool, seed: int,
-               shuffle_buffer: int | None) -> Callable[[tf.Tensor], tf.data.Dataset]:
-        """`epoch -> (images [b, p, p, 3], source_rows [b])` replica batches of this pipeline, for `flat_map`
+               shuffle_buffer: int | None) -> Callable[[int], tf.data.Dataset]:
+        """`epoch -> (images [b, p, p, 3], source_rows [b])` replica batches of this pipeline
         (the tensors it captures are made here, once)."""
         m = len(self.images)
         images_t = tf.constant(self.images) if self.images.dtype == np.uint8 else tf.constant(self.images, tf.float32)
@@ -356,8 +356,8 @@ class DegradedFaces:
         return steps
 
     def epochs(self, plan: BatchPlan, table_row_ids: np.ndarray, *, shuffle: bool, seed: int,
-               shuffle_buffer: int | None) -> Callable[[tf.Tensor], tf.data.Dataset]:
-        """`epoch -> (images [b, p, p, 3], source_rows [b])` replica batches of this pipeline, for `flat_map`
+               shuffle_buffer: int | None) -> Callable[[int], tf.data.Dataset]:
+        """`epoch -> (images [b, p, p, 3], source_rows [b])` replica batches of this pipeline
         (the readers and the membership table it captures are made here, once)."""
         parts = self.faces.parts(table_row_ids)
         block, steps = self._block(plan), self.steps_per_epoch(table_row_ids, plan)
@@ -374,7 +374,7 @@ class DegradedFaces:
             return degradation.degrade(image, landmarks, int(row), int(e))
 
         def part_blocks(s, e):
-            part_seed = tf.cast(seed, tf.int64) * 1_000_003 + tf.cast(e, tf.int64) * 1009 + s
+            part_seed = (int(seed) * 1_000_003 + int(e) * 1009 + s) % 2**62
             ds = readers[s]
             if shuffle:
                 ds = ds.shuffle(self.faces.face_buffer, seed=part_seed, reshuffle_each_iteration=False)

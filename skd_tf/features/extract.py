@@ -172,21 +172,24 @@ class TfdsSource(ImageSource):
 
     Row id = position in the split (`shuffle_files=False`; the prepared dataset's stored order), or the value of
     feature `id_key` when given. Shards are read as split slices (`train[1000:2000]`), so resuming does not reread
-    finished shards. `name` may include a config (`umdfaces/aligned_150`). With `prealigned=True` the images are
-    taken as they are (already aligned chips of the teacher's size, as the UMDFaces builder stores them) and the
-    landmarks are not needed.
+    finished shards. `name` may include a config (`umdfaces/aligned_150`) or be the folder of a prepared dataset
+    (`<data_dir>/face_folder/aligned_150/1.0.0`). With `prealigned=True` the images are taken as they are (already
+    aligned chips of the teacher's size, as the UMDFaces and face-folder builders store them) and the landmarks are
+    not needed.
     """
 
     def __init__(self, name: str, size: int, padding: float = 0.25, split: str = "train",
                  data_dir: str | None = None, image_key: str = "image", landmarks_key: str = "landmarks",
                  id_key: str | None = None, limit: int | None = None, prealigned: bool = False):
+        import tensorflow as tf
         import tensorflow_datasets as tfds
 
         self.name, self.split, self.data_dir = name, split, data_dir
         self.image_key, self.landmarks_key, self.id_key = image_key, landmarks_key, id_key
         self.size, self.padding, self.prealigned = int(size), float(padding), bool(prealigned)
-        builder = tfds.builder(name, data_dir=data_dir)
-        features = builder.info.features
+        self.builder = tfds.builder_from_directory(name) if os.path.isdir(name) else \
+            tfds.builder(name, data_dir=data_dir)
+        features = self.builder.info.features
         needed = (image_key,) + (() if prealigned else (landmarks_key,)) + ((id_key,) if id_key else ())
         for key in needed:
             if key not in features:
@@ -195,23 +198,25 @@ class TfdsSource(ImageSource):
         if prealigned and len(shape) == 3 and shape[:2] != (self.size, self.size) and None not in shape[:2]:
             raise ValueError(f"TFDS {name}: feature {image_key!r} is {shape[0]}x{shape[1]}, but prealigned images must "
                              f"be the teacher's {self.size}x{self.size} (pick the builder config of that size)")
-        n = int(builder.info.splits[split].num_examples)
+        n = int(self.builder.info.splits[split].num_examples)
         if limit is not None:
             n = min(n, int(limit))
         if id_key:
-            ds = tfds.load(name, split=f"{split}[:{n}]", data_dir=data_dir, shuffle_files=False,
-                           decoders={image_key: tfds.decode.SkipDecoding()})
-            self.row_ids = np.fromiter((int(ex[id_key]) for ex in tfds.as_numpy(ds)), dtype=np.int64, count=n)
+            ds = self.builder.as_dataset(split=f"{split}[:{n}]", shuffle_files=False,
+                                         decoders={image_key: tfds.decode.SkipDecoding()})
+            ids = ds.map(lambda ex: tf.cast(ex[id_key], tf.int64)).batch(8192)
+            self.row_ids = np.concatenate(list(ids.as_numpy_iterator())) if n else np.zeros(0, np.int64)
         else:
             self.row_ids = np.arange(n)
         self._check_row_ids()
-        self.description = {"kind": "tfds", "name": name, "version": str(builder.info.version), "split": split,
-                            "count": n, "size": self.size, "padding": self.padding, "image_key": image_key,
-                            "landmarks_key": landmarks_key, "id_key": id_key, "prealigned": self.prealigned}
+        self.description = {"kind": "tfds", "name": self.builder.name, "config": self.builder.builder_config.name
+                            if self.builder.builder_config else None, "version": str(self.builder.info.version),
+                            "split": split, "count": n, "size": self.size, "padding": self.padding,
+                            "image_key": image_key, "landmarks_key": landmarks_key, "id_key": id_key,
+                            "prealigned": self.prealigned}
 
     def dataset(self, start: int, stop: int, batch_size: int):
         import tensorflow as tf
-        import tensorflow_datasets as tfds
 
         from skd_tf.data.align import align_face
 
@@ -226,7 +231,7 @@ class TfdsSource(ImageSource):
                                  f"needs {size}x{size}")
             return image
 
-        ds = tfds.load(self.name, split=f"{self.split}[{start}:{stop}]", data_dir=self.data_dir, shuffle_files=False)
+        ds = self.builder.as_dataset(split=f"{self.split}[{start}:{stop}]", shuffle_files=False)
         if self.prealigned:
             ds = ds.map(lambda ex: tf.numpy_function(as_is, [ex[self.image_key]], tf.uint8),
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -1,4 +1,6 @@
-"""End-to-end smoke test of experiments/lfw_lowres.py on real LFW (skipped when ../shared/data is absent)."""
+"""End-to-end smoke test of experiments/lfw_lowres.py (the paper's pipeline configured for LFW folds) on real LFW,
+skipped when ../shared/data is absent. The students stream from a face-folder TFDS build of the training people only
+(identity folders linked, not copied), which keeps the test fast."""
 import json
 import os
 import subprocess
@@ -6,23 +8,44 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+ARGS = ["--test_fold=3", "--max_train_people=80", "--max_test_pairs=60", "--resolutions=16", "--modes=c,sc",
+        "--perturbations=1", "--init_epochs=1", "--epochs=1", "--batch_size=32"]
 
 
-def _run(lfw_root, out_dir, *extra):
+@pytest.fixture(scope="module")
+def training_people_build(lfw_root, tmp_path_factory):
+    """A face-folder build of the 80 training people the smoke run draws (fold 3 held out, seed 0)."""
+    import tensorflow_datasets as tfds
+
+    from data_builders.face_folder.face_folder_dataset_builder import Builder
+    from skd_tf.data.lfw_folds import fold_split
+
+    split = fold_split(lfw_root, 3, max_train_people=80, seed=0)
+    manual = tmp_path_factory.mktemp("lfw_subset")
+    (manual / "lfw-deepfunneled").mkdir()
+    for name in split.train_people:
+        (manual / "lfw-deepfunneled" / name).symlink_to(lfw_root / "lfw-deepfunneled" / name)
+    builder = Builder(data_dir=str(tmp_path_factory.mktemp("tfds")), images_subdir="lfw-deepfunneled",
+                      landmarks_csv=str(lfw_root / "dlib" / "landmarks5.csv"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
+    return builder.data_dir
+
+
+def _run(lfw_root, out_dir, dataset, *extra):
     cmd = [sys.executable, "-m", "experiments.lfw_lowres", f"--lfw_root={lfw_root}", f"--out_dir={out_dir}",
-           "--test_fold=3", "--max_train_people=80", "--max_test_pairs=60", "--resolutions=16", "--modes=c,sc",
-           "--perturbations=1", "--init_epochs=1", "--epochs=1", "--batch_size=32", *extra]
+           f"--dataset={dataset}", *ARGS, *extra]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out_dir / "results.json").read_text())
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
 
 
-def test_lfw_lowres_smoke_run(lfw_root, tmp_path):
+def test_lfw_lowres_smoke_run(lfw_root, tmp_path, training_people_build):
     out = tmp_path / "run"
-    res = _run(lfw_root, out)
+    proc = _run(lfw_root, out, training_people_build)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "results.json").read_text())
     reports = res["reports"]
     assert set(reports) == {"T", "T-16-up", "S-16-c", "S-16-sc"}
     # The dlib teacher separates LFW pairs on high-resolution chips (98.8% on all of View 2).
@@ -33,39 +56,39 @@ def test_lfw_lowres_smoke_run(lfw_root, tmp_path):
         for rep in reports[name].values():
             assert 0.0 <= rep["roc_auc"] <= 1.0 and len(rep["accuracy_per_fold"]) == 10
     sel = res["selection"]
-    assert sel["one_image_faces_kept"] == 0 and 0 < sel["kept"] < sel["faces"]
-    for f in ("fig7_lfw_auc.png", "roc.png", "lambda_sweep.png", "selection.json", "scores.npz"):
+    assert sel["one_image_faces_kept"] == 0 and 0 < sel["kept"] < sel["faces"] == res["split"]["train_images"]
+    for f in ("fig7_lfw_auc.png", "lambda_sweep.png", "selection.json", "target_mean.npy", "lfw_view2/roc.png",
+              "lfw_view2/scores.npz", "table.txt"):
         assert (out / f).is_file(), f
+    # Every stage streamed its crops from the TFDS build, degraded on the fly.
+    stage = json.loads((out / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
+    assert stage["train_data"]["kind"] == "tfds" and stage["train_data"]["num_perturbations"] == 1
     # A rerun with the same flags resumes every finished stage and reproduces the figures exactly.
-    again = _run(lfw_root, out)
-    assert again["reports"]["S-16-sc"]["both"]["roc_auc"] == reports["S-16-sc"]["both"]["roc_auc"]
-    with np.load(out / "scores.npz") as z:
+    again = _run(lfw_root, out, training_people_build)
+    assert again.returncode == 0, again.stderr[-3000:]
+    again_res = json.loads((out / "results.json").read_text())
+    assert again_res["reports"]["S-16-sc"]["both"]["roc_auc"] == reports["S-16-sc"]["both"]["roc_auc"]
+    with np.load(out / "lfw_view2" / "scores.npz") as z:
         assert z["is_same"].sum() == 30
-
-
-def test_lfw_lowres_refuses_other_settings_in_same_folder(lfw_root, tmp_path):
-    out = tmp_path / "run"
-    out.mkdir()
-    (out / "flags.json").write_text(json.dumps({"test_fold": 3, "seed": 99}))
-    cmd = [sys.executable, "-m", "experiments.lfw_lowres", f"--lfw_root={lfw_root}", f"--out_dir={out}",
-           "--test_fold=3", "--max_train_people=10", "--max_test_pairs=10"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
-    assert proc.returncode != 0 and "other settings" in proc.stderr
+    # Other settings in the same folder are refused before anything is written.
+    before = (out / "settings.json").read_text()
+    refused = _run(lfw_root, out, training_people_build, "--seed=99")
+    assert refused.returncode != 0 and "other settings" in refused.stderr
+    assert (out / "settings.json").read_text() == before
 
 
 def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
-    from experiments.lfw_lowres import combine_folds
     from skd_tf.evaluation.verification import roc_auc
+    from skd_tf.experiments.paper import combine_folds
 
     rng = np.random.default_rng(0)
     dirs, all_same, all_t = [], [], []
     for k in range(3):
         d = tmp_path / f"fold{k + 1}"
-        d.mkdir()
+        (d / "lfw_view2").mkdir(parents=True)
         same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
         t = same + rng.normal(0, 0.8, 20)
-        np.savez(d / "scores.npz", is_same=same, pair_lines=np.arange(20), T=t,
+        np.savez(d / "lfw_view2" / "scores.npz", is_same=same, fold=np.full(20, k + 1), T=t,
                  **{"S-16-c__mimic": -t, "S-16-c__both": -t, "S-16-sc__both": t})
         dirs.append(d)
         all_same.append(same)
@@ -77,3 +100,5 @@ def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
     assert res["reports"]["S-16-c"]["mimic"]["roc_auc"] == roc_auc(-t, same)
     assert res["comparisons"]["S-16-sc > S-16-c"]["difference"] == roc_auc(t, same) - roc_auc(-t, same)
     assert (tmp_path / "results.json").is_file()
+    with pytest.raises(FileNotFoundError, match="no scores"):
+        combine_folds(tmp_path, [tmp_path / "nowhere"])

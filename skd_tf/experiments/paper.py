@@ -1,0 +1,299 @@
+"""The paper's experiment end to end (Ge et al., TIP 2019, Sections III and IV): a face dataset -> teacher features
+-> Eq. 3 selection -> students S-p-{c,s,sc,dc} at every resolution -> LFW View 2.
+
+    run_paper(PaperConfig(dataset="umdfaces/aligned_150", data_dir=...), out_dir)
+
+1. Faces (`skd_tf.data.sources.TfdsFaces`): a TFDS split of aligned high-resolution chips with 5 landmarks, labels
+   and row ids (the UMDFaces and face-folder builders). `lfw_train_fold=k` trains on the people of LFW outside
+   View-2 fold k only (`skd_tf.data.lfw_folds.fold_split`; the face-folder build of LFW numbers rows as the
+   landmarks CSV does), so the students can be tested on fold k without ever seeing a test identity.
+2. Teacher features f_i (Eq. 2) on the chips, cached and resumable (`skd_tf.features`).
+3. Selection (Eq. 3, `skd_tf.selection`, s = max(0, cos)) on the training faces, on features centred by their
+   training mean when `center_targets` (the dlib descriptors share a large common component; see
+   `skd_tf.models.teachers.compact`), lambda by the stated rule (`skd_tf.selection.rule`).
+4. Students (`skd_tf.grid.train_grid`): stage 1 once per resolution, then every mode; the low-resolution faces are
+   made on the fly from the chips (`Degradation`: `perturbations` landmark jitters per face, the paper's fixed set,
+   or a fresh one per epoch), so memory does not grow with the dataset. Regression targets: the (centred) teacher
+   features, L2-normalised to `feature_scale` (0: sqrt(D)) when `feature_norm="l2"`; their centring vector is saved
+   as `target_mean.npy`, which `skd_tf.evaluation.lfw_view2` uses for the cross-resolution score.
+5. LFW View 2 (`skd_tf.evaluation.lfw_view2.evaluate_view2`): T, T-p-up and every student (identity, mimic, both,
+   cross) on `eval_folds`, the paper's orderings as paired-bootstrap AUC differences, the Fig. 7 bars beside the
+   paper's values.
+
+Every step is resumable: rerunning with the same config skips what is done (a config that differs from the one
+recorded in `out_dir/settings.json` is refused before anything is written). Outputs: `results.json`, `table.txt`,
+`fig7_lfw_auc.png`, `lambda_sweep.png`, `selection.json`, `lfw_view2/` (scores, ROC), `students/`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from skd_tf.training import MODES, TrainConfig
+
+
+@dataclasses.dataclass
+class PaperConfig:
+    """Everything one run of the pipeline depends on (module docstring). `train` holds the student schedule and
+    losses; its `resolution`/`supervision` are set per student, its `feature_scale` 0 means sqrt(D)."""
+    dataset: str = "face_folder/aligned_150"
+    data_dir: str | None = None
+    split: str = "train"
+    id_key: str | None = "row_id"
+    teacher: str = "dlib_resnet"
+    lfw_root: str | None = None
+    lfw_train_fold: int | None = None
+    min_train_images: int = 1
+    max_train_people: int | None = None
+    eval_folds: tuple[int, ...] | None = None
+    max_test_pairs: int | None = None
+    resolutions: tuple[int, ...] = (16, 32)
+    modes: tuple[str, ...] = MODES
+    perturbations: int = 4
+    sampling: str = "fixed"
+    jitter: float = 0.05
+    input_shards: int = 1
+    center_targets: bool = True
+    keep_fraction: float = 0.9
+    lam: float | None = None
+    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(
+        init_epochs=10, epochs=6, finetune_learning_rate=5e-4, feature_norm="l2", feature_scale=0.0))
+
+    def validate(self) -> "PaperConfig":
+        from skd_tf.data.sources import SAMPLINGS
+        from skd_tf.models import teachers
+        from skd_tf.training.losses import check_mode
+
+        teachers.spec(self.teacher)
+        if not self.resolutions or any(int(p) != p or p < 1 for p in self.resolutions):
+            raise ValueError(f"resolutions: expected positive pixel sizes, got {self.resolutions}")
+        if not self.modes:
+            raise ValueError("modes: expected at least one of c, s, sc, dc")
+        for m in self.modes:
+            check_mode(m)
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling: expected one of {SAMPLINGS}, got {self.sampling!r}")
+        if self.perturbations < 1 or self.input_shards < 1 or self.min_train_images < 1:
+            raise ValueError("perturbations, input_shards and min_train_images: expected >= 1, got "
+                             f"{self.perturbations}, {self.input_shards}, {self.min_train_images}")
+        if not 0.0 <= self.keep_fraction <= 1.0:
+            raise ValueError(f"keep_fraction: expected a value in [0, 1], got {self.keep_fraction}")
+        if self.lam is not None:
+            from skd_tf.selection.core import check_lam
+            check_lam(self.lam)
+        for k in (self.lfw_train_fold,) + tuple(self.eval_folds or ()):
+            if k is not None and not 1 <= int(k) <= 10:
+                raise ValueError(f"LFW folds: expected 1..10, got {k}")
+        if not self.jitter >= 0:
+            raise ValueError(f"jitter: expected >= 0, got {self.jitter}")
+        self.train.validate()
+        return self
+
+    @property
+    def test_folds(self) -> tuple[int, ...]:
+        """View-2 folds scored: `eval_folds`, else the held-out fold of an LFW-trained run, else all ten."""
+        if self.eval_folds:
+            return tuple(int(k) for k in self.eval_folds)
+        return (int(self.lfw_train_fold),) if self.lfw_train_fold else tuple(range(1, 11))
+
+
+def _training_rows(config: PaperConfig, faces, lfw_root: Path) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Row ids and contiguous labels of the faces the students train on, and a summary."""
+    if config.lfw_train_fold is not None:
+        from skd_tf.data.lfw_folds import fold_split
+
+        split = fold_split(lfw_root, int(config.lfw_train_fold), min_train_images=config.min_train_images,
+                           max_train_people=config.max_train_people, seed=config.train.seed)
+        missing = np.setdiff1d(split.train_rows, faces.row_ids)
+        if missing.size:
+            raise ValueError(f"TFDS {config.dataset}: {missing.size} training images of the LFW split are not in the "
+                             f"dataset (row ids {missing[:10].tolist()} ...); build it from the same landmarks CSV")
+        return split.train_rows, split.train_labels, split.summary()
+    rows, labels = faces.row_ids, faces.labels
+    counts = np.bincount(labels)
+    keep = counts[labels] >= config.min_train_images
+    if config.max_train_people is not None:
+        people = np.unique(labels[keep])
+        chosen = np.random.default_rng(config.train.seed).choice(people, min(len(people), config.max_train_people),
+                                                                 replace=False)
+        keep &= np.isin(labels, chosen)
+    rows, labels = rows[keep], labels[keep]
+    _, labels = np.unique(labels, return_inverse=True)
+    return rows, labels.astype(np.int64), {"train_people": int(labels.max()) + 1 if len(labels) else 0,
+                                           "train_images": int(len(rows))}
+
+
+def _teacher_features(config: PaperConfig, out_dir: Path, log) -> tuple[np.ndarray, np.ndarray]:
+    """The teacher's features of every chip of the split (cached under out_dir/teacher_features)."""
+    from skd_tf.features.cache import load_features
+    from skd_tf.features.extract import TfdsSource, extract_to_cache
+    from skd_tf.models import teachers
+
+    tspec = teachers.spec(config.teacher)
+    source = TfdsSource(config.dataset, tspec.input_size, tspec.align_padding, split=config.split,
+                        data_dir=config.data_dir, id_key=config.id_key, prealigned=True)
+    t0 = time.time()
+    stats = extract_to_cache(teachers.build(config.teacher), source, out_dir / "teacher_features",
+                             manifest={"teacher": config.teacher, "layer": tspec.feature_layer}, batch_size=64)
+    log(f"teacher features of {len(source)} chips ({stats['faces_computed']} computed) in {time.time() - t0:.0f} s")
+    return load_features(out_dir / "teacher_features")
+
+
+def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
+    """Runs (or resumes) the pipeline of the module docstring; returns the results dict (also results.json)."""
+    from skd_tf import grid
+    from skd_tf.data.pipeline import SourceTable, StudentData
+    from skd_tf.data.sources import Degradation, TfdsFaces
+    from skd_tf.evaluation.lfw_view2 import evaluate_view2
+    from skd_tf.models import teachers
+    from skd_tf.plots.results import PAPER_FIG7, plot_model_bars
+    from skd_tf.plots.selection import plot_lambda_sweep
+    from skd_tf.selection.rule import select_by_keep_fraction
+    from skd_tf.utils.io import check_settings, save_npy, write_json, write_text
+    from skd_tf.utils.paths import lfw_dir
+
+    import data_builders.face_folder  # noqa: F401  (registers the project's builders with TFDS by name)
+    import data_builders.umdfaces  # noqa: F401
+
+    config = config.validate()
+    out_dir = Path(out_dir)
+    lfw_root = Path(config.lfw_root) if config.lfw_root else lfw_dir()
+    check_settings(out_dir / "settings.json", dataclasses.asdict(config), hint="use another out_dir")
+    t_start, timings = time.time(), {}
+    faces = TfdsFaces(config.dataset, split=config.split, data_dir=config.data_dir, id_key=config.id_key,
+                      input_shards=config.input_shards)
+    train_rows, train_labels, split_summary = _training_rows(config, faces, lfw_root)
+    log(f"{config.dataset}: {len(faces)} faces; training on {split_summary}")
+
+    # 1-2. Teacher features (Eq. 2).
+    t0 = time.time()
+    feats, feat_rows = _teacher_features(config, out_dir, log)
+    position = {int(r): i for i, r in enumerate(feat_rows)}
+    f_train = feats[[position[int(r)] for r in train_rows]].astype(np.float32)
+    timings["teacher_features"] = time.time() - t0
+
+    # 3. Selection (Eq. 3).
+    t0 = time.time()
+    mean = f_train.mean(axis=0) if config.center_targets else np.zeros(f_train.shape[1], np.float32)
+    targets = f_train - mean
+    chosen = select_by_keep_fraction(targets, train_labels, config.keep_fraction, config.lam)
+    write_json(out_dir / "selection.json", chosen.summary)
+    plot_lambda_sweep(chosen.sweep.lams, chosen.sweep.kept_counts, out_dir / "lambda_sweep.png",
+                      total=chosen.sweep.n, title=f"{config.dataset}: training faces kept by Eq. 3")
+    if config.center_targets:
+        save_npy(out_dir / "target_mean.npy", mean.astype(np.float32))
+    timings["selection"] = time.time() - t0
+    log(f"selection: lambda {chosen.lam:g} keeps {int(chosen.alpha.sum())}/{chosen.alpha.size} faces "
+        f"({100 * chosen.summary['kept_fraction_multi_image']:.1f}% of multi-image faces)")
+
+    # 4. Students, degraded on the fly from the chips.
+    t0 = time.time()
+    tspec = teachers.spec(config.teacher)
+    table = SourceTable(train_rows, train_labels, targets, chosen.alpha)
+    train_sets = {int(p): StudentData.stream(faces, Degradation(int(p), config.perturbations, config.sampling,
+                                                                config.jitter, tspec.align_padding,
+                                                                config.train.seed), table)
+                  for p in config.resolutions}
+    train = dataclasses.replace(config.train, feature_scale=config.train.feature_scale or math.sqrt(targets.shape[1]))
+    students = grid.train_grid(train, train_sets, out_dir / "students", modes=config.modes, log=log)
+    timings["students"] = time.time() - t0
+
+    # 5. LFW View 2.
+    t0 = time.time()
+    names = list(students)
+    evaluation = evaluate_view2([students[n].keras_path for n in names], out_dir / "lfw_view2", lfw_root=lfw_root,
+                                names=names, folds=config.test_folds, max_pairs=config.max_test_pairs,
+                                target_mean=out_dir / "target_mean.npy" if config.center_targets else None,
+                                seed=config.train.seed, log=log)
+    headline = {n: evaluation.scores[f"{n}/{grid.HEADLINE_FEATURE}"] for n in names}
+    comparisons = grid.compare_models(headline, evaluation.pairs.is_same,
+                                      grid.paper_comparisons(names, config.resolutions), seed=config.train.seed)
+    timings["evaluation"] = time.time() - t0
+    reports = evaluation.results["reports"]
+    auc = {r["model"]: r["auc"] for r in grid.results_table(reports)}
+    table_text = paper_table(auc, comparisons)
+    log("\n" + evaluation.table + "\n\n" + table_text)
+    plot_model_bars(auc, out_dir / "fig7_lfw_auc.png", ylabel="ROC AUC (%)", reference=PAPER_FIG7,
+                    title=f"LFW View 2 folds {','.join(map(str, config.test_folds))} (paper's Fig. 7 hollow)")
+    timings["total"] = time.time() - t_start
+    result = {"config": dataclasses.asdict(config), "dataset": {"name": config.dataset, "faces": len(faces)},
+              "split": split_summary, "teacher": {"name": config.teacher, "feature_dim": int(targets.shape[1])},
+              "selection": {k: v for k, v in chosen.summary.items() if k != "sweep"},
+              "train_config": dataclasses.asdict(train), "reports": reports, "table": evaluation.table,
+              "paper_table": table_text, "comparisons": comparisons, "headline_feature": grid.HEADLINE_FEATURE,
+              "timings_s": timings}
+    write_json(out_dir / "results.json", result)
+    write_text(out_dir / "table.txt", evaluation.table + "\n\n" + table_text + "\n")
+    log(f"done in {timings['total']:.0f} s -> {out_dir / 'results.json'}")
+    return result
+
+
+def paper_table(auc: dict[str, float], comparisons: dict[str, dict]) -> str:
+    """Headline AUC per model beside the paper's value (`skd_tf.plots.results.PAPER_FIG7`, where it states one), and
+    each of the paper's orderings with its paired-bootstrap interval."""
+    from skd_tf.plots.results import PAPER_FIG7
+
+    lines = [f"{'model':<12}{'ours AUC':>10}{'paper':>8}"]
+    lines += [f"{n:<12}{v:>10.2f}{PAPER_FIG7[n]:>8.2f}" if n in PAPER_FIG7 else f"{n:<12}{v:>10.2f}{'-':>8}"
+              for n, v in auc.items()]
+    lines.append("")
+    lines += [f"{claim:<22} AUC difference {100 * c['difference']:+.2f} points, 95% paired-bootstrap interval "
+              f"[{100 * c['low']:+.2f}, {100 * c['high']:+.2f}]" for claim, c in comparisons.items()]
+    return "\n".join(lines)
+
+
+def combine_folds(out_dir: Path, fold_dirs: Sequence[Path]) -> dict:
+    """Pools finished fold runs (`lfw_view2/scores.npz` of each): every model's scores over all their pairs, 10-fold
+    accuracy over the folds, and the paper's orderings on the pooled pairs (`--test_fold=all` runs all ten)."""
+    from skd_tf import grid
+    from skd_tf.evaluation.verification import verification_report
+    from skd_tf.utils.io import write_json
+
+    parts = []
+    for d in fold_dirs:
+        path = Path(d) / "lfw_view2" / "scores.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no scores (is {d} a finished fold run?)")
+        parts.append(dict(np.load(path)))
+    meta = {"is_same", "pair_lines", "fold", "cv_fold", "line", "name_a", "index_a", "name_b", "index_b"}
+    common = set.intersection(*(set(p) for p in parts)) - meta
+    keys = [k for k in parts[0] if k in common]  # the first fold's order: T, T-p-up, then the students
+    same = np.concatenate([p["is_same"] for p in parts])
+    folds = np.concatenate([np.full(len(p["is_same"]), i) for i, p in enumerate(parts)])
+    reports: dict = {}
+    for key in keys:
+        model, _, feature = key.partition("__")
+        rep = verification_report(np.concatenate([p[key] for p in parts]), same, folds)
+        if feature:
+            reports.setdefault(model, {})[feature] = rep
+        else:
+            reports[model] = rep
+    table = grid.format_table(reports)
+    students = sorted({k.partition("__")[0] for k in keys if k.startswith("S-")})
+    headline = {n: np.concatenate([p[f"{n}__{grid.HEADLINE_FEATURE}"] for p in parts]) for n in students}
+    resolutions = sorted({int(n.split("-")[1]) for n in students})
+    comparisons = grid.compare_models(headline, same, grid.paper_comparisons(students, resolutions))
+    auc = {r["model"]: r["auc"] for r in grid.results_table(reports)}
+    result = {"test_fold": "all", "folds": [str(d) for d in fold_dirs], "reports": reports, "table": table,
+              "paper_table": paper_table(auc, comparisons), "comparisons": comparisons}
+    write_json(Path(out_dir) / "results.json", result)
+    return result
+
+
+def ensure_lfw_face_folder(lfw_root: str | Path, data_dir: str | Path, config: str = "aligned_150") -> str:
+    """Builds LFW with the face-folder builder in place (images and dlib landmarks of `lfw_root`, nothing copied)
+    into `data_dir` unless it is there; returns the dataset name to pass as `PaperConfig.dataset`."""
+    import tensorflow_datasets as tfds
+
+    from data_builders.face_folder.face_folder_dataset_builder import Builder
+
+    lfw_root = Path(lfw_root)
+    builder = Builder(data_dir=str(data_dir), config=config, images_subdir="lfw-deepfunneled",
+                      landmarks_csv=str(lfw_root / "dlib" / "landmarks5.csv"))
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(lfw_root)))
+    return f"face_folder/{config}"
