@@ -24,3 +24,20 @@ def scface_annotations():
     if not path.is_file():
         pytest.skip(f"SCface annotations not found at {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def umdfaces_dummy_dir(tmp_path_factory):
+    """The UMDFaces builder's dummy data (12 faces, 6 people) prepared at 64-px chips: a prepared TFDS dataset
+    folder for the streaming pipeline (`skd_tf.data.sources.TfdsFaces`; it has no row_id feature, so id_key=None)."""
+    from pathlib import Path
+
+    import tensorflow_datasets as tfds
+
+    from data_builders.umdfaces import umdfaces_dataset_builder
+
+    dummy = Path(__file__).resolve().parents[1] / "data_builders" / "umdfaces" / "dummy_data"
+    config = umdfaces_dataset_builder.UmdfacesConfig(name="aligned_64", face_size=64)
+    builder = umdfaces_dataset_builder.Builder(data_dir=str(tmp_path_factory.mktemp("tfds")), config=config)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(dummy)))
+    return builder.data_dir

@@ -7,23 +7,16 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from data_builders.umdfaces import umdfaces_dataset_builder
 from skd_tf.data.degrade import degrade_face, degrade_faces
 from skd_tf.data.pipeline import SourceTable, StudentData, make_dataset
 from skd_tf.data.sources import Degradation, TfdsFaces
 
-DUMMY = Path(__file__).resolve().parents[2] / "data_builders" / "umdfaces" / "dummy_data"
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The UMDFaces dummy data (12 faces, 6 people) built at 64-px chips, and its decoded examples in stored order."""
-    data_dir = tmp_path_factory.mktemp("tfds")
-    config = umdfaces_dataset_builder.UmdfacesConfig(name="aligned_64", face_size=64)
-    builder = umdfaces_dataset_builder.Builder(data_dir=str(data_dir), config=config)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
-    examples = list(tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)))
-    return builder, examples
+def built(umdfaces_dummy_dir):
+    """The prepared UMDFaces dummy (12 faces at 64-px chips) and its decoded examples in stored order."""
+    builder = tfds.builder_from_directory(umdfaces_dummy_dir)
+    return builder, list(tfds.as_numpy(builder.as_dataset(split="train", shuffle_files=False)))
 
 
 def _faces(built, **kwargs):

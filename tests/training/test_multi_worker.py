@@ -9,11 +9,8 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
-import tensorflow_datasets as tfds
 
 ROOT = Path(__file__).resolve().parents[2]
-DUMMY = ROOT / "data_builders" / "umdfaces" / "dummy_data"
 
 _WORKER = textwrap.dedent("""
     import json, os, sys
@@ -55,16 +52,6 @@ def _free_ports(n):
     return ports
 
 
-@pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory):
-    from data_builders.umdfaces import umdfaces_dataset_builder
-
-    config = umdfaces_dataset_builder.UmdfacesConfig(name="aligned_64", face_size=64)
-    builder = umdfaces_dataset_builder.Builder(data_dir=str(tmp_path_factory.mktemp("tfds")), config=config)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
-    return builder.data_dir
-
-
 def _env(tf_config=None):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
@@ -73,10 +60,10 @@ def _env(tf_config=None):
     return env
 
 
-def test_two_workers_read_disjoint_data_and_match_one_worker(tmp_path, dataset_dir):
+def test_two_workers_read_disjoint_data_and_match_one_worker(tmp_path, umdfaces_dummy_dir):
     single = tmp_path / "single"
     single.mkdir()
-    proc = subprocess.run([sys.executable, "-c", _WORKER, dataset_dir, str(single)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", _WORKER, umdfaces_dummy_dir, str(single)], capture_output=True, text=True,
                           cwd=ROOT, env=_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ports = _free_ports(2)
@@ -85,7 +72,7 @@ def test_two_workers_read_disjoint_data_and_match_one_worker(tmp_path, dataset_d
     procs = []
     for i, out in enumerate(outs):
         out.mkdir()
-        procs.append(subprocess.Popen([sys.executable, "-c", _WORKER, dataset_dir, str(out)], cwd=ROOT,
+        procs.append(subprocess.Popen([sys.executable, "-c", _WORKER, umdfaces_dummy_dir, str(out)], cwd=ROOT,
                                       env=_env({"cluster": cluster, "task": {"type": "worker", "index": i}}),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     for p in procs:

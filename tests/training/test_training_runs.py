@@ -69,6 +69,30 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_killed_streaming_run_resumes_to_the_same_weights(tmp_path, umdfaces_dummy_dir):
+    """A student streamed from TFDS (crops made on the fly, fresh perturbation per epoch) killed after an epoch and
+    resumed ends with the weights of an uninterrupted run: each epoch's batches depend only on (seed, epoch)."""
+    from skd_tf.data.pipeline import SourceTable
+    from skd_tf.data.sources import Degradation, TfdsFaces
+
+    faces = TfdsFaces(umdfaces_dummy_dir, id_key=None, face_buffer=4)
+    rng = np.random.default_rng(0)
+    table = SourceTable(faces.row_ids, faces.labels, rng.normal(size=(len(faces), 6)).astype(np.float32),
+                        rng.random(len(faces)) > 0.3)
+    data = StudentData.stream(faces, Degradation(16, sampling="fresh", seed=2), table)
+    cfg = TrainConfig(resolution=16, supervision="sc", epochs=3, init_epochs=1, batch_size=4, seed=3,
+                      tensorboard=False)
+    ref = train_student(cfg, data, model_dir=tmp_path / "ref")
+    with pytest.raises(Killed):
+        train_student(cfg, data, model_dir=tmp_path / "run", callbacks=[KillAfter(2)])
+    resumed = train_student(cfg, data, model_dir=tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "stage3_sc" / "done.json").read_text())["resumed_at_epoch"] == 2
+    for a, b in zip(ref.student.get_weights(), resumed.student.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    stage = json.loads((tmp_path / "run" / "stage3_sc" / "stage.json").read_text())
+    assert stage["train_data"]["sampling"] == "fresh" and stage["train_images"] == 12
+
+
 def test_finetune_from_stage1_checkpoint_with_validation(tmp_path):
     data, val = _data(seed=1), _data(m=16, seed=2)
     cfg = TrainConfig(resolution=16, supervision="c", epochs=1, init_epochs=2, batch_size=16, tensorboard=False)
