@@ -44,7 +44,8 @@ flags.DEFINE_string("tfds_split", "train", "TFDS split.")
 flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir.")
 flags.DEFINE_string("image_key", "image", "TFDS image feature.")
 flags.DEFINE_string("landmarks_key", "landmarks", "TFDS landmarks feature ([5, 2], dlib order).")
-flags.DEFINE_string("id_key", None, "TFDS feature holding a row id (default: position in the split).")
+flags.DEFINE_string("id_key", "auto", "TFDS feature holding a row id ('auto': row_id when the dataset has it, else "
+                    "the position in the split; 'position' forces positions).")
 flags.DEFINE_boolean("tfds_prealigned", False, "TFDS images are already aligned chips of the teacher's input size "
                      "(e.g. umdfaces/aligned_150 for dlib_resnet): use them as they are.")
 
@@ -98,7 +99,8 @@ def make_source(source: str, size: int, padding: float):
     if source.startswith("tfds:") and len(source) > 5:
         return extract.TfdsSource(source[5:], size, padding=padding, split=FLAGS.tfds_split,
                                   data_dir=FLAGS.tfds_data_dir, image_key=FLAGS.image_key,
-                                  landmarks_key=FLAGS.landmarks_key, id_key=FLAGS.id_key, limit=FLAGS.limit,
+                                  landmarks_key=FLAGS.landmarks_key,
+                                  id_key=None if FLAGS.id_key == "position" else FLAGS.id_key, limit=FLAGS.limit,
                                   prealigned=FLAGS.tfds_prealigned)
     raise ValueError(f"--source: expected 'synthetic', 'lfw' or 'tfds:<name>', got {source!r}")
 

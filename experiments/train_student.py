@@ -3,9 +3,13 @@
     python -m experiments.train_student --train_data=runs/x/train32.npz --resolution=32 --supervision=sc \
         --teacher_features=runs/cache/x --selection=runs/select/x/alpha.npy --model_dir=runs/students/S-32-sc
     python -m experiments.train_student ... --init_checkpoint=runs/students/S-32-c/stage1_c/final.weights.h5
+    python -m experiments.train_student --train_data=tfds:umdfaces/aligned_150 --data_dir=~/tensorflow_datasets \
+        --resolution=16 --perturbations=16 --supervision=sc --teacher_features=... --selection=... --model_dir=...
 
---train_data / --val_data: `.npz` with images [M,p,p,3] uint8, source_rows [M], row_ids [N], labels [N]
-(`skd_tf.training.data_io.save_student_arrays`). --teacher_features: a feature-cache directory or an `.npz`
+--train_data / --val_data: a TFDS dataset (`tfds:NAME` with --data_dir, or a prepared dataset's folder) of aligned
+chips with landmarks, labels and row ids, streamed and degraded on the fly (--perturbations, --sampling, --jitter;
+--input_shards for several workers), or an `.npz` of pre-degraded crops with images [M,p,p,3] uint8, source_rows
+[M], row_ids [N], labels [N] (`skd_tf.training.data_io.save_student_arrays`). --teacher_features: a feature-cache directory or an `.npz`
 (features, row_ids). --selection: `alpha.npy` of `experiments.select` (aligned with the features' rows), its folder,
 or an `.npz` (alpha, row_ids). Rerunning the same command after a kill resumes where it stopped. The resolved flags
 are written to MODEL_DIR/flags.json. All training goes through `skd_tf.training.train_student`.
@@ -26,8 +30,15 @@ _DEFINED: list[str] = []
 def define_flags() -> None:
     """Defines the absl flags (only when run as a program, so importing this module defines none)."""
     d = _defaults()
-    flags.DEFINE_string("train_data", None, "student training set .npz")
-    flags.DEFINE_string("val_data", None, "optional validation set .npz (same format; best checkpoint on val_loss)")
+    flags.DEFINE_string("train_data", None, "tfds:NAME, a prepared TFDS dataset folder, or a student set .npz")
+    flags.DEFINE_string("val_data", None, "optional validation set (same kinds; best checkpoint on val_loss)")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory for tfds:NAME")
+    flags.DEFINE_integer("perturbations", 16, "TFDS sources: landmark perturbations per face (Section IV-A)")
+    flags.DEFINE_enum("sampling", "fixed", ["fixed", "fresh"], "TFDS sources: the same perturbations every epoch "
+                      "(the paper) or a new one per face per epoch")
+    flags.DEFINE_float("jitter", 0.05, "TFDS sources: landmark jitter in inter-ocular distances")
+    flags.DEFINE_integer("input_shards", 1, "TFDS sources: parts of the data each global batch draws from equally; "
+                         "a multiple of the number of workers (each worker reads its own parts)")
     flags.DEFINE_integer("resolution", None, "input side p (16/32/64/96 in the paper)")
     flags.DEFINE_enum("supervision", d.supervision, ["c", "s", "sc", "dc"], "supervision signal (Section IV-C)")
     flags.DEFINE_string("teacher_features", None, "teacher feature cache directory or .npz (features, row_ids)")
@@ -76,8 +87,13 @@ def main(argv) -> None:
     model_dir = Path(FLAGS.model_dir)
     config = TrainConfig(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)
                             if f.name in _DEFINED})
-    train = load_student_data(FLAGS.train_data, FLAGS.teacher_features, FLAGS.selection)
-    val = load_student_data(FLAGS.val_data, FLAGS.teacher_features, FLAGS.selection) if FLAGS.val_data else None
+    from skd_tf.data.sources import Degradation
+
+    degradation = Degradation(FLAGS.resolution, FLAGS.perturbations, FLAGS.sampling, FLAGS.jitter, seed=FLAGS.seed)
+    kwargs = {"degradation": degradation, "data_dir": FLAGS.data_dir, "input_shards": FLAGS.input_shards}
+    train = load_student_data(FLAGS.train_data, FLAGS.teacher_features, FLAGS.selection, **kwargs)
+    val = load_student_data(FLAGS.val_data, FLAGS.teacher_features, FLAGS.selection, **kwargs) \
+        if FLAGS.val_data else None
     model_dir.mkdir(parents=True, exist_ok=True)
     write_json(model_dir / "flags.json", {name: FLAGS[name].value for name in _DEFINED})
     result = train_student(config, train, val_data=val, init_weights=FLAGS.init_checkpoint, model_dir=model_dir,

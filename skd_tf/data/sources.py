@@ -43,6 +43,16 @@ from skd_tf.data.degrade import degrade_face
 
 AUTOTUNE = tf.data.AUTOTUNE
 SAMPLINGS = ("fixed", "fresh")
+ROW_ID_FEATURE = "row_id"
+
+
+def resolve_id_key(features, id_key: str | None) -> str | None:
+    """`"auto"`: the builders' `row_id` feature when the dataset has one, else None (row id = position in the
+    split); anything else is returned as given. Feature extraction and training resolve it the same way, so the
+    teacher-feature cache and the stream join on the same ids."""
+    if id_key == "auto":
+        return ROW_ID_FEATURE if ROW_ID_FEATURE in features else None
+    return id_key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,8 +232,8 @@ class TfdsFaces:
 
     The split needs an image feature (`image_key`, uint8 RGB, e.g. the builders' aligned chips), 5 landmarks in that
     image's pixels (`landmarks_key`, `[5, 2]`, dlib order) and a contiguous identity label (`label_key`). The row id
-    of a face is feature `id_key` (the face-folder builder's `row_id`: the image's landmarks-CSV row) or, with
-    `id_key=None`, its position in the split (the stored order, as `skd_tf.features.extract.TfdsSource` numbers
+    of a face is feature `id_key` (default "auto": the face-folder builder's `row_id`, the image's landmarks-CSV row,
+    when the dataset has it) or, with `id_key=None` (UMDFaces), its position in the split (the stored order, as `skd_tf.features.extract.TfdsSource` numbers
     them, so the teacher-feature cache joins by the same ids). Row ids and labels are read once at construction,
     without decoding an image.
 
@@ -232,12 +242,12 @@ class TfdsFaces:
     """
 
     def __init__(self, name: str, *, split: str = "train", data_dir: str | None = None, image_key: str = "image",
-                 landmarks_key: str = "landmarks", label_key: str = "label", id_key: str | None = "row_id",
+                 landmarks_key: str = "landmarks", label_key: str = "label", id_key: str | None = "auto",
                  input_shards: int = 1, face_buffer: int = 2048):
         import tensorflow_datasets as tfds
 
         self.name, self.split, self.data_dir = name, split, data_dir
-        self.image_key, self.landmarks_key, self.label_key, self.id_key = image_key, landmarks_key, label_key, id_key
+        self.image_key, self.landmarks_key, self.label_key = image_key, landmarks_key, label_key
         try:
             if os.path.isdir(name):  # a prepared dataset folder (.../name/config/version): no builder code needed
                 self.builder = tfds.builder_from_directory(name)
@@ -250,6 +260,7 @@ class TfdsFaces:
                              f"{sorted(self.builder.info.splits)}); build it first, e.g. `tfds build` with "
                              f"--manual_dir, or pass the prepared dataset's folder")
         features = self.builder.info.features
+        self.id_key = id_key = resolve_id_key(features, id_key)
         for key in (image_key, landmarks_key, label_key) + ((id_key,) if id_key else ()):
             if key not in features:
                 hint = " (pass id_key=None to number faces by their position in the split)" if key == id_key else ""
@@ -404,5 +415,5 @@ class DegradedFaces:
 FaceSource = CropArrays | DegradedFaces
 
 __all__: Sequence[str] = ("BatchPlan", "CropArrays", "DegradedFaces", "Degradation", "FaceSource", "SAMPLINGS",
-                          "TfdsFaces",
+                          "TfdsFaces", "resolve_id_key",
                           "epoch_seed", "seeded_buffer_shuffle")

@@ -44,7 +44,7 @@ class PaperConfig:
     dataset: str = "face_folder/aligned_150"
     data_dir: str | None = None
     split: str = "train"
-    id_key: str | None = "row_id"
+    id_key: str | None = "auto"
     teacher: str = "dlib_resnet"
     lfw_root: str | None = None
     lfw_train_fold: int | None = None

@@ -170,8 +170,9 @@ class LfwFolderSource(ImageSource):
 class TfdsSource(ImageSource):
     """A TFDS split with an `image` (uint8 RGB) and a `landmarks` ([5, 2] pixels, dlib order) feature.
 
-    Row id = position in the split (`shuffle_files=False`; the prepared dataset's stored order), or the value of
-    feature `id_key` when given. Shards are read as split slices (`train[1000:2000]`), so resuming does not reread
+    Row id = the value of feature `id_key` (default "auto": the builders' `row_id` when the dataset has one,
+    `skd_tf.data.sources.resolve_id_key`), or with `id_key=None` the position in the split (`shuffle_files=False`;
+    the prepared dataset's stored order). Shards are read as split slices (`train[1000:2000]`), so resuming does not reread
     finished shards. `name` may include a config (`umdfaces/aligned_150`) or be the folder of a prepared dataset
     (`<data_dir>/face_folder/aligned_150/1.0.0`). With `prealigned=True` the images are taken as they are (already
     aligned chips of the teacher's size, as the UMDFaces and face-folder builders store them) and the landmarks are
@@ -180,7 +181,7 @@ class TfdsSource(ImageSource):
 
     def __init__(self, name: str, size: int, padding: float = 0.25, split: str = "train",
                  data_dir: str | None = None, image_key: str = "image", landmarks_key: str = "landmarks",
-                 id_key: str | None = None, limit: int | None = None, prealigned: bool = False):
+                 id_key: str | None = "auto", limit: int | None = None, prealigned: bool = False):
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
@@ -189,7 +190,10 @@ class TfdsSource(ImageSource):
         self.size, self.padding, self.prealigned = int(size), float(padding), bool(prealigned)
         self.builder = tfds.builder_from_directory(name) if os.path.isdir(name) else \
             tfds.builder(name, data_dir=data_dir)
+        from skd_tf.data.sources import resolve_id_key
+
         features = self.builder.info.features
+        self.id_key = id_key = resolve_id_key(features, id_key)
         needed = (image_key,) + (() if prealigned else (landmarks_key,)) + ((id_key,) if id_key else ())
         for key in needed:
             if key not in features:

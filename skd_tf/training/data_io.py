@@ -1,7 +1,12 @@
-"""Files a student run reads: the low-resolution training set, the teacher-feature cache, the selection alpha.
+"""Files a student run reads: the training faces, the teacher-feature cache, the selection alpha.
 
-- Student set `.npz` (`save_student_arrays`): `images [M, p, p, 3]` uint8, `source_rows [M]` int64 (row id of the
-  high-resolution face each image was degraded from), `row_ids [N]` int64 and `labels [N]` int64 (per source row).
+- Training faces, one of:
+  - `tfds:NAME` (a TFDS dataset with its config, under `data_dir`) or the folder of a prepared TFDS dataset: high-
+    resolution chips with landmarks, labels and row ids (the UMDFaces and face-folder builders), streamed and
+    degraded on the fly by a `skd_tf.data.sources.Degradation` (memory does not grow with the dataset);
+  - a student set `.npz` (`save_student_arrays`): `images [M, p, p, 3]` uint8, `source_rows [M]` int64 (row id of
+    the high-resolution face each image was degraded from), `row_ids [N]` int64 and `labels [N]` int64 (per source
+    row), held in memory.
 - Teacher features: a `skd_tf.features.cache` directory, or an `.npz` with `features [N', D]` and `row_ids [N']`.
 - Selection: `alpha.npy` as written by `experiments.select` (N' booleans in the teacher features' row order), the
   folder holding it, or an `.npz` with `alpha` and `row_ids`.
@@ -14,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skd_tf.training.runner import StudentData
+from skd_tf.data.pipeline import StudentData
+from skd_tf.data.sources import Degradation, TfdsFaces
 from skd_tf.utils.io import atomic_path
 
 STUDENT_KEYS = ("images", "source_rows", "row_ids", "labels")
@@ -63,22 +69,42 @@ def load_selection(path: str | os.PathLike, feature_row_ids: np.ndarray | None) 
     return alpha, feature_row_ids
 
 
+def is_tfds_source(path: str | os.PathLike) -> bool:
+    """True for `tfds:NAME` or the folder of a prepared TFDS dataset (it holds `dataset_info.json`)."""
+    return str(path).startswith("tfds:") or (Path(path) / "dataset_info.json").is_file()
+
+
 def load_student_data(path: str | os.PathLike, teacher_features: str | os.PathLike | None = None,
-                      selection: str | os.PathLike | None = None) -> StudentData:
-    """Reads a student set `.npz` and joins it by row id with the teacher features and the selection."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"student data: {path} does not exist")
-    with np.load(path) as z:
-        missing = set(STUDENT_KEYS) - set(z.files)
-        if missing:
-            raise ValueError(f"{path}: expected arrays {STUDENT_KEYS}, missing {sorted(missing)}")
-        arrays = {k: z[k] for k in STUDENT_KEYS}
+                      selection: str | os.PathLike | None = None, *, degradation: Degradation | None = None,
+                      data_dir: str | None = None, id_key: str | None = "auto",
+                      input_shards: int = 1) -> StudentData:
+    """Reads the training faces (a TFDS source, streamed with `degradation`, or a student `.npz`; see the module
+    docstring) and joins them by row id with the teacher features and the selection."""
     feats = frows = alpha = arows = None
     if teacher_features is not None:
         feats, frows = load_teacher_features(teacher_features)
     if selection is not None:
         alpha, arows = load_selection(selection, frows)
+    if is_tfds_source(path):
+        if degradation is None:
+            raise ValueError(f"{path}: a TFDS source is degraded on the fly; give a Degradation (resolution, "
+                             f"perturbations)")
+        name = str(path)[len("tfds:"):] if str(path).startswith("tfds:") else str(path)
+        faces = TfdsFaces(name, data_dir=data_dir, id_key=id_key, input_shards=input_shards)
+        try:
+            return StudentData.stream(faces, degradation, features=feats, feature_row_ids=frows, alpha=alpha,
+                                      alpha_row_ids=arows)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from None
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"student data: {path} does not exist (expected a student .npz, tfds:NAME or a "
+                                f"prepared TFDS dataset folder)")
+    with np.load(path) as z:
+        missing = set(STUDENT_KEYS) - set(z.files)
+        if missing:
+            raise ValueError(f"{path}: expected arrays {STUDENT_KEYS}, missing {sorted(missing)}")
+        arrays = {k: z[k] for k in STUDENT_KEYS}
     try:
         return StudentData.build(arrays["images"], arrays["source_rows"], arrays["row_ids"], arrays["labels"],
                                  feats, frows, alpha, arows)

@@ -57,3 +57,19 @@ def test_data_files_join_by_row_id(tmp_path):
         load_student_data(tmp_path / "train.npz", tmp_path / "short.npz")
     with pytest.raises(FileNotFoundError):
         load_student_data(tmp_path / "nope.npz")
+
+
+def test_cli_streams_a_tfds_dataset(tmp_path, umdfaces_dummy_dir):
+    """--train_data=<prepared TFDS folder>: crops are made on the fly (2 perturbations of 12 faces per epoch)."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "feats.npz", features=rng.normal(size=(12, 8)).astype(np.float32), row_ids=np.arange(12))
+    cmd = [sys.executable, "-m", "experiments.train_student", f"--train_data={umdfaces_dummy_dir}", "--resolution=16",
+           "--perturbations=2", "--supervision=dc", f"--teacher_features={tmp_path / 'feats.npz'}",
+           f"--model_dir={tmp_path / 'run'}", "--epochs=1", "--init_epochs=1", "--batch_size=8", "--verbose=0",
+           "--notensorboard"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    stage = json.loads((tmp_path / "run" / "stage3_dc" / "stage.json").read_text())
+    assert stage["train_data"]["kind"] == "tfds" and stage["train_data"]["num_perturbations"] == 2
+    assert stage["train_images"] == 24 and json.loads((tmp_path / "run" / "flags.json").read_text())["perturbations"] == 2
