@@ -71,35 +71,6 @@ def load_student(path: str | Path):
     return model
 
 
-def transfer_student(pretrained, resolution: int, num_classes: int, identity_dim: int | None = None, seed: int = 0):
-    """A new student (`build_student`) for `num_classes` identities carrying the pre-trained weights.
-
-    Every layer whose weights have the same shapes is copied (the convolutions, batch norms and the mimic layer, at
-    any resolution since the trunk is fully convolutional with global pooling); the softmax layer is always new and
-    the identity layer is new when `identity_dim` differs from the pre-trained one.
-    Returns (student, names of the copied layers).
-    """
-    from skd_tf.models.student import build_student
-
-    feature_dim = int(pretrained.get_layer("mimic").units)
-    identity_dim = int(identity_dim or pretrained.get_layer("identity").units)
-    student = build_student(int(resolution), feature_dim=feature_dim, num_classes=int(num_classes),
-                            identity_dim=identity_dim, seed=seed)
-    copied = []
-    for layer in student.layers:
-        if layer.name == "logits" or not layer.weights:
-            continue
-        try:
-            source = pretrained.get_layer(layer.name)
-        except ValueError:
-            continue
-        src = source.get_weights()
-        if [w.shape for w in src] == [tuple(w.shape) for w in layer.weights]:
-            layer.set_weights(src)
-            copied.append(layer.name)
-    return student, copied
-
-
 def embed(student, images: np.ndarray, output: str, batch_size: int = 256) -> np.ndarray:
     """The student's `output` ('identity', 'mimic' or 'logits') for uint8 images, float32 [N, D]."""
     out = student.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
@@ -160,6 +131,8 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
     data = StudentData.build(train.images, rows, rows, labels)
 
     if pretrained is not None:
+        from skd_tf.training.transfer import transfer_student
+
         init, copied = transfer_student(pretrained, resolution, len(train_subjects), identity_dim, seed)
         config = TrainConfig(resolution=resolution, supervision="c", epochs=epochs, init_epochs=0,
                              batch_size=batch_size, learning_rate=learning_rate, identity_dim=identity_dim,

@@ -58,7 +58,8 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
     import keras
     import tensorflow as tf
 
-    from experiments.eval_scface import embed, load_student, resolve_student_path, transfer_student
+    from experiments.eval_scface import embed, load_student, resolve_student_path
+    from skd_tf.training.transfer import transfer_student
     from skd_tf.data.uccs import load_uccs_subset
     from skd_tf.evaluation.identification import topk_error
     from skd_tf.training import StudentData, TrainConfig, run_stage, save_student_weights, train_student

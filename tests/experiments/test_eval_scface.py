@@ -34,16 +34,6 @@ def test_cli_paper_protocol_on_dummy_data(tmp_path):
     assert (out / "cmc.png").stat().st_size > 0 and (out / "student" / "student.keras").is_file()
 
 
-def test_transfer_student_identity_dim():
-    pretrained = build_student(16, feature_dim=32, num_classes=7, identity_dim=128, seed=0)
-    same, copied = eval_scface.transfer_student(pretrained, 32, 50, identity_dim=128)
-    assert "identity" in copied and "mimic" in copied and "logits" not in copied
-    assert same.get_layer("logits").units == 50 and same.input_shape[1] == 32
-    np.testing.assert_array_equal(same.get_layer("conv5").get_weights()[0], pretrained.get_layer("conv5").get_weights()[0])
-    wide, copied = eval_scface.transfer_student(pretrained, 16, 50, identity_dim=1024)  # the paper's S-64-sc-1024
-    assert "identity" not in copied and wide.get_layer("identity").units == 1024
-
-
 def test_from_scratch_standard_protocol(tmp_path):
     r = eval_scface.run(str(DUMMY), str(tmp_path / "far"), protocol="far", resolution=16, epochs=1, batch_size=128,
                         identity_dim=1024)
