@@ -46,6 +46,7 @@ class PaperConfig:
     split: str = "train"
     id_key: str | None = "auto"
     teacher: str = "dlib_resnet"
+    teacher_weights: str | None = None
     lfw_root: str | None = None
     lfw_train_fold: int | None = None
     min_train_images: int = 1
@@ -138,8 +139,10 @@ def _teacher_features(config: PaperConfig, out_dir: Path, log) -> tuple[np.ndarr
     source = TfdsSource(config.dataset, tspec.input_size, tspec.align_padding, split=config.split,
                         data_dir=config.data_dir, id_key=config.id_key, prealigned=True)
     t0 = time.time()
-    stats = extract_to_cache(teachers.build(config.teacher), source, out_dir / "teacher_features",
-                             manifest={"teacher": config.teacher, "layer": tspec.feature_layer}, batch_size=64)
+    kwargs = {"weights": config.teacher_weights} if config.teacher_weights else {}
+    stats = extract_to_cache(teachers.build(config.teacher, **kwargs), source, out_dir / "teacher_features",
+                             manifest={"teacher": config.teacher, "layer": tspec.feature_layer,
+                                       "weights": config.teacher_weights}, batch_size=64)
     log(f"teacher features of {len(source)} chips ({stats['faces_computed']} computed) in {time.time() - t0:.0f} s")
     return load_features(out_dir / "teacher_features")
 

@@ -1,0 +1,60 @@
+"""Tests for skd_tf.experiments.paper: the whole pipeline on a face-folder TFDS build (the builder's dummy identities)
+evaluated on a few LFW View-2 pairs (skipped when ../shared/data is absent)."""
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skd_tf.experiments.paper import PaperConfig, run_paper
+from skd_tf.training import TrainConfig
+
+DUMMY = Path(__file__).resolve().parents[2] / "data_builders" / "face_folder" / "dummy_data"
+
+
+@pytest.fixture(scope="module")
+def dummy_build(tmp_path_factory):
+    import tensorflow_datasets as tfds
+
+    from data_builders.face_folder.face_folder_dataset_builder import Builder
+
+    builder = Builder(data_dir=str(tmp_path_factory.mktemp("tfds")), config="aligned_150")
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
+    return builder.data_dir
+
+
+def _config(dataset, lfw_root, **kw):
+    train = TrainConfig(init_epochs=1, epochs=1, batch_size=8, feature_norm="l2", feature_scale=0.0, seed=0,
+                        tensorboard=False)
+    return PaperConfig(dataset=dataset, lfw_root=str(lfw_root), eval_folds=(1,), max_test_pairs=20,
+                       resolutions=(16,), modes=("c", "sc"), perturbations=2, keep_fraction=0.7, train=train, **kw)
+
+
+def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_path):
+    res = run_paper(_config(dummy_build, lfw_root), tmp_path / "run", log=lambda m: None)
+    assert res["dataset"]["faces"] == 12 and res["split"]["train_images"] == 12
+    assert set(res["reports"]) == {"T", "T-16-up", "S-16-c", "S-16-sc"}
+    assert res["reports"]["T"]["n_pairs"] == 20 and res["reports"]["T"]["roc_auc"] > 0.9
+    sel = res["selection"]
+    assert 0 < sel["kept"] <= 12 and sel["faces"] == 12
+    assert "S-16-sc > S-16-c" in res["comparisons"]
+    mean = np.load(tmp_path / "run" / "target_mean.npy")
+    assert mean.shape == (128,) and np.all(np.isfinite(mean))
+    for f in ("results.json", "table.txt", "fig7_lfw_auc.png", "lambda_sweep.png", "lfw_view2/scores.npz"):
+        assert (tmp_path / "run" / f).is_file(), f
+    stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
+    assert stage["train_data"]["kind"] == "tfds" and stage["train_images"] == 24  # 12 faces x 2 perturbations
+    assert "cross" in res["reports"]["S-16-sc"]  # the View-2 evaluation found the saved target mean
+
+
+def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
+    with pytest.raises(ValueError, match="sampling"):
+        _config(dummy_build, lfw_root, sampling="sometimes").validate()
+    with pytest.raises(ValueError, match="folds"):
+        dataclasses.replace(_config(dummy_build, lfw_root), eval_folds=(11,)).validate()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "settings.json").write_text(json.dumps({"dataset": "other"}))
+    with pytest.raises(ValueError, match="other settings"):
+        run_paper(_config(dummy_build, lfw_root), tmp_path / "run", log=lambda m: None)
+    assert not (tmp_path / "run" / "teacher_features").exists()  # refused before any work
