@@ -32,6 +32,7 @@ def define_flags():
     flags.DEFINE_string("teacher_weights", None, "teacher weight file (vggface16)")
     flags.DEFINE_string("lfw_root", None, "LFW folder for the View-2 evaluation (default ../shared/data/lfw)")
     flags.DEFINE_list("eval_folds", None, "View-2 folds to score (default: all ten)")
+    flags.DEFINE_integer("max_test_pairs", None, "only the first pairs of those folds, half matched (smoke runs)")
     flags.DEFINE_list("resolutions", ["16", "32", "64", "96"], "student resolutions p (the paper's four)")
     flags.DEFINE_list("modes", ["c", "s", "sc", "dc"], "stage-3 supervision modes (Section IV-C)")
     flags.DEFINE_integer("perturbations", 16, "landmark perturbations per face (Section IV-A: 16)")
@@ -69,6 +70,7 @@ def main(argv):
     config = PaperConfig(dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=FLAGS.split, teacher=FLAGS.teacher,
                          teacher_weights=FLAGS.teacher_weights, lfw_root=FLAGS.lfw_root,
                          eval_folds=tuple(int(k) for k in FLAGS.eval_folds) if FLAGS.eval_folds else None,
+                         max_test_pairs=FLAGS.max_test_pairs,
                          resolutions=tuple(int(p) for p in FLAGS.resolutions), modes=tuple(FLAGS.modes),
                          perturbations=FLAGS.perturbations, sampling=FLAGS.sampling, jitter=FLAGS.jitter,
                          center_targets=FLAGS.center_targets,

@@ -4,9 +4,22 @@ Each example is one annotated face aligned with dlib's 5-point chip geometry (`s
 input size (224 for VGGFace, 150 for the dlib ResNet; the config), its 5 landmarks in the aligned frame (derived
 from the 21 keypoints, see `umdfaces_csv`), a contiguous identity label, the UMDFaces subject id, the pose and the
 source file. Low-resolution student faces are not stored: the pipeline makes them from these chips and landmarks
-with `skd_tf.data.degrade` (Ge et al. 2019, section IV-A).
+with `skd_tf.data.degrade` (Ge et al. 2019, section IV-A), on the fly (`skd_tf.data.sources`).
 
-    tfds build data_builders/umdfaces --manual_dir=/path/to/umdfaces --config=aligned_224
+Prepare it (the `tfds build` CLI of tensorflow-datasets 4.9.10 needs apache_beam just to start, so the builder has
+its own command line), then train on it with the paper's pipeline:
+
+    python -m data_builders.umdfaces --manual_dir=/path/to/umdfaces --data_dir=~/tensorflow_datasets --config=aligned_224
+    python -m experiments.paper_pipeline --dataset=umdfaces/aligned_224 --data_dir=~/tensorflow_datasets \
+        --teacher=vggface16 --teacher_weights=/path/to/rcmalli_vggface_tf_vgg16.h5 --out_dir=runs/paper
+
+What works here without the data (the synthetic dummy faces beside this file, dlib teacher, 150-px chips):
+
+    python -m data_builders.umdfaces --manual_dir=data_builders/umdfaces/dummy_data --data_dir=runs/tfds_umd \
+        --config=aligned_150
+    python -m experiments.paper_pipeline --dataset=umdfaces/aligned_150 --data_dir=runs/tfds_umd \
+        --resolutions=16 --modes=c,sc --perturbations=2 --init_epochs=1 --epochs=1 --batch_size=8 \
+        --max_test_pairs=20 --eval_folds=1 --out_dir=runs/paper_umd_dummy
 """
 from __future__ import annotations
 
