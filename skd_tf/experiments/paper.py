@@ -92,7 +92,7 @@ class PaperConfig:
                 raise ValueError(f"LFW folds: expected 1..10, got {k}")
         if not self.jitter >= 0:
             raise ValueError(f"jitter: expected >= 0, got {self.jitter}")
-        self.train.validate()
+        dataclasses.replace(self.train, feature_scale=self.train.feature_scale or 1.0).validate()  # 0: sqrt(D)
         return self
 
     @property
