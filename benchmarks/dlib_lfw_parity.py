@@ -29,10 +29,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2
 import numpy as np
 
 from skd_tf.data.align import TEACHER_CHIP, align_face
+from skd_tf.data.images import check_landmarks, read_rgb
 from skd_tf.data.lfw import read_landmarks_csv, read_pairs
 from skd_tf.evaluation.verification import (accuracy_at_threshold, cosine_scores, euclidean_scores,
                                             kfold_accuracy, roc_auc)
@@ -40,15 +40,10 @@ from skd_tf.utils.io import save_npy, write_json, write_text
 from skd_tf.utils.paths import lfw_dir
 
 
-def _load_rgb(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"{path}: image not found or unreadable")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
 def _chip(image_root: Path, rel: str, landmarks: np.ndarray) -> np.ndarray:
-    return align_face(_load_rgb(image_root / rel), landmarks, TEACHER_CHIP.size, TEACHER_CHIP.padding)
+    image = read_rgb(image_root / rel)  # the project's one reader: cv2's pixels, a truncated file is refused
+    check_landmarks(landmarks, image.shape, str(image_root / rel))
+    return align_face(image, landmarks, TEACHER_CHIP.size, TEACHER_CHIP.padding)
 
 
 def chip_parity(root: Path, paths: list[str], landmarks: np.ndarray) -> dict:

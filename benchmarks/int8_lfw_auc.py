@@ -45,20 +45,18 @@ def define_flags() -> None:
 
 def lfw_faces_for(relpaths, resolution: int, root: Path, chip_size: int = 150) -> np.ndarray:
     """Aligned faces `[N, p, p, 3]` for LFW-relative image paths (dlib's landmarks; chip then area-downsampled)."""
-    import cv2
-
     from skd_tf import export as E
     from skd_tf.data.align import align_face
+    from skd_tf.data.images import check_landmarks, read_rgb
     from skd_tf.data.lfw import landmarks_for, read_landmarks_csv
 
     paths, table, _ = read_landmarks_csv(root / "dlib" / "landmarks5.csv")
     lms = landmarks_for(list(relpaths), paths, table, source=str(root / "dlib" / "landmarks5.csv"))
     out = np.empty((len(relpaths), resolution, resolution, 3), np.uint8)
     for k, (rel, lm) in enumerate(zip(relpaths, lms)):
-        img = cv2.imread(str(root / "lfw-deepfunneled" / rel), cv2.IMREAD_COLOR)
-        if img is None:
-            raise FileNotFoundError(f"{root / 'lfw-deepfunneled' / rel}: image not found or unreadable")
-        out[k] = E.lowres_from_chips(align_face(img[:, :, ::-1], lm, chip_size)[None], resolution)[0]
+        img = read_rgb(root / "lfw-deepfunneled" / rel)  # cv2's pixels; a truncated file is refused
+        check_landmarks(lm, img.shape, str(root / "lfw-deepfunneled" / rel))
+        out[k] = E.lowres_from_chips(align_face(img, lm, chip_size)[None], resolution)[0]
     return out
 
 

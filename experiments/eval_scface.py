@@ -45,7 +45,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("epochs", 20, "fine-tuning epochs")
     flags.DEFINE_integer("batch_size", 64, "training batch size")
     flags.DEFINE_float("learning_rate", 1e-3, "fine-tuning learning rate")
-    flags.DEFINE_enum("on_corrupt", "fail", ["fail", "skip"], "a corrupt image: fail naming it, or skip it")
+    flags.DEFINE_enum("on_corrupt", "fail", ["fail", "skip"], "an unusable face (truncated or undecodable image, "
+                      "annotated point outside the image): fail naming the file and annotation line, or skip it "
+                      "(counted and listed under 'skipped' in results.json)")
     flags.DEFINE_string("out_dir", None, "output folder")
 
 
@@ -162,7 +164,8 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
         "transferred_layers": copied, "train_images": len(train), "train_subjects": train_subjects.tolist(),
         "gallery": len(gallery), "probes": len(probe), "rank1_per_distance": per_distance, "rank1_total": total,
         "cmc": cmc.tolist(), "mean_rank": float(ranks.mean()),
-        "skipped": {k: v.skipped for k, v in faces.items() if v.skipped}, "training_metrics": result.metrics,
+        "skipped": {k: v.skipped for k, v in faces.items() if v.skipped},
+        "num_skipped": sum(len(v.skipped) for v in faces.values()), "training_metrics": result.metrics,
     }
     curves = {f"dist {d}": cmc_curve(probe_emb[probe.distances == int(d)], probe.subjects[probe.distances == int(d)],
                                      gallery_emb, gallery.subjects) for d in per_distance}
@@ -190,6 +193,8 @@ def main(argv: Sequence[str]) -> None:
                   FLAGS.resolution, FLAGS.identity_dim, FLAGS.embedding, FLAGS.epochs, FLAGS.batch_size,
                   FLAGS.learning_rate, FLAGS.on_corrupt, verbose=2)
     print(format_table(results))
+    if results["num_skipped"]:
+        print(f"left out {results['num_skipped']} unusable face(s) (--on_corrupt=skip; listed in results.json)")
     print(f"wrote {Path(FLAGS.out_dir) / 'results.json'} and {Path(FLAGS.out_dir) / 'cmc.png'}")
 
 

@@ -37,7 +37,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("epochs", 30, "training epochs")
     flags.DEFINE_integer("batch_size", 64, "training batch size")
     flags.DEFINE_float("learning_rate", 1e-3, "learning rate")
-    flags.DEFINE_enum("on_corrupt", "fail", ["fail", "skip"], "a corrupt image: fail naming it, or skip it")
+    flags.DEFINE_enum("on_corrupt", "fail", ["fail", "skip"], "an unusable face (truncated or undecodable image, face "
+                      "box outside the image): fail naming the file and CSV line, or skip it (counted and listed "
+                      "under 'skipped' in results.json)")
     flags.DEFINE_string("out_dir", None, "output folder")
 
 
@@ -105,7 +107,8 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
         "student": str(resolve_student_path(student)) if student else None, "frozen_layers": frozen,
         "transferred_layers": copied, "top1_error": top1, "top5_error": top5,
         "top1_correct": int(round((1 - top1) * n_test)), "top5_correct": int(round((1 - top5) * n_test)),
-        "skipped": subset.skipped, "training_metrics": metrics,
+        "skipped": subset.skipped, "num_skipped": sum(len(s["face_ids"]) for s in subset.skipped),
+        "training_metrics": metrics,
     }
     write_json(out / "results.json", results)
     return results
@@ -122,6 +125,8 @@ def main(argv: Sequence[str]) -> None:
     print(f"UCCS {r['num_subjects']} subjects, {r['train_images']} training / {r['test_images']} test faces at "
           f"{r['resolution']}x{r['resolution']}: top-1 error {100 * r['top1_error']:.2f}% "
           f"({r['top1_correct']} correct), top-5 error {100 * r['top5_error']:.2f}% ({r['top5_correct']} correct)")
+    if r["num_skipped"]:
+        print(f"left out {r['num_skipped']} unusable face(s) (--on_corrupt=skip; listed in results.json)")
 
 
 if __name__ == "__main__":

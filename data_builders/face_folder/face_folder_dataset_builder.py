@@ -24,7 +24,8 @@ more than the folder), with a log line giving their count. Checked before any ex
 and the CSV exist, there is at least one identity folder, no identity folder is empty, and every image has a CSV row
 (up to 20 are listed). Checked per image while writing, under the `on_corrupt` policy ('fail' raises ValueError
 naming the file, 'skip' leaves it out, logs it and records it in ``info.metadata['skipped']``): the image decodes
-(`skd_tf.data.scface.decode_rgb`), no landmark lies outside the image by more than the image's size, and the
+completely (`skd_tf.data.images.decode_rgb`: a truncated file is refused), no landmark lies outside the image by
+more than the image's size (`check_in_frame`, `skd_tf.data.images.check_landmarks` with margin 1), and the
 landmarks are not degenerate.
 
 Commands (from the project root; the `tfds build` CLI of tensorflow-datasets 4.9.10 cannot start without apache_beam,
@@ -59,8 +60,8 @@ from etils import epath
 
 from skd_tf.data import degrade
 from skd_tf.data.align import alignment_matrix, transform_points
+from skd_tf.data.images import check_landmarks, decode_rgb
 from skd_tf.data.lfw import read_landmarks_csv
-from skd_tf.data.scface import decode_rgb
 
 #: File extensions (compared case-insensitively) of the images read from the identity folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -129,18 +130,17 @@ def csv_rows_for(images: Sequence[str], csv_paths: Sequence[str], csv_file: str)
     return rows, len(csv_paths) - len(images)
 
 
-def check_in_frame(landmarks: np.ndarray, height: int, width: int, where: str) -> None:
-    """ValueError naming `where` when a landmark lies outside the image by more than the image's size: pixel
-    centres are at integer coordinates, so the image spans ``-0.5 .. W-0.5``; accepted is
-    ``-0.5 - W <= x <= 2W - 0.5`` and the same for y with H (a face partly outside the frame is fine)."""
-    lm = np.asarray(landmarks, dtype=np.float64)
-    bad = ((lm[:, 0] < -0.5 - width) | (lm[:, 0] > 2 * width - 0.5)
-           | (lm[:, 1] < -0.5 - height) | (lm[:, 1] > 2 * height - 0.5))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{where}: landmark {i} at (x={lm[i, 0]:.2f}, y={lm[i, 1]:.2f}) lies outside the "
-                         f"{width}x{height} image by more than its size (expected {-0.5 - width} <= x <= "
-                         f"{2 * width - 0.5} and {-0.5 - height} <= y <= {2 * height - 0.5})")
+#: How far a landmark may lie outside the image, as a fraction of its size (`check_in_frame`).
+LANDMARK_MARGIN = 1.0
+
+
+def check_in_frame(landmarks: np.ndarray, height: int, width: int, where: str,
+                   margin: float = LANDMARK_MARGIN) -> None:
+    """ValueError (`skd_tf.data.images.CorruptFaceError`) naming `where` when a landmark lies outside the image by
+    more than `margin` x the image's size: pixel centres are at integer coordinates, so the image spans
+    ``-0.5 .. W-0.5``; accepted with the default margin 1 is ``-0.5 - W <= x <= 2W - 0.5`` and the same for y with H
+    (a face partly outside the frame is fine)."""
+    check_landmarks(landmarks, (height, width), where, margin)
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -280,7 +280,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 if self._on_corrupt == "fail":
                     raise
                 logging.warning("face_folder: skipping %s", err)
-                self.info.metadata["skipped"].append({"file_name": rel, "row_id": row, "reason": str(err)})
+                self.info.metadata["skipped"].append({"file": str(path), "file_name": rel, "row_id": row,
+                                                      "reason": str(err)})
                 continue
             ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
             if not ok:

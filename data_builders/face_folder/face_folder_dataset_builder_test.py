@@ -184,14 +184,16 @@ def test_empty_identity_folder_is_named(tmp_path):
 def test_corrupt_image_fails_or_is_skipped_and_recorded(tmp_path):
     manual = _manual(tmp_path)
     rel = "mia_synthetic/mia_synthetic_0002.jpg"
-    (manual / rel).write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(ValueError, match=r"mia_synthetic_0002\.jpg: corrupt or unreadable image"):
+    data = (manual / rel).read_bytes()
+    (manual / rel).write_bytes(data[: len(data) // 2])  # a truncated JPEG: libjpeg would decode it partially
+    with pytest.raises(ValueError, match=r"mia_synthetic_0002\.jpg: corrupt or unreadable image: truncated JPEG "
+                                         r"\(no end-of-image marker\)"):
         _build(tmp_path / "a", manual)
     builder = _build(tmp_path / "b", manual, on_corrupt="skip")
     assert builder.info.splits["train"].num_examples == 11
     skipped = builder.info.metadata["skipped"]
     assert len(skipped) == 1 and skipped[0]["file_name"] == rel and skipped[0]["row_id"] == 7
-    assert "corrupt or unreadable" in skipped[0]["reason"]
+    assert skipped[0]["file"] == str(manual / rel) and "corrupt or unreadable" in skipped[0]["reason"]
     assert rel not in {e["file_name"].decode() for e in _examples(builder)}
 
 

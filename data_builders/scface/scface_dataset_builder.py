@@ -18,6 +18,7 @@ from absl import logging
 from etils import epath
 
 from skd_tf.data import scface
+from skd_tf.data.images import DEFAULT_MARGIN, CorruptFaceError, check_margin, check_on_corrupt, decode_rgb
 
 _ANNOTATION_FILE = "scface_annotations.txt"
 
@@ -64,12 +65,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "paper"
 
-    def __init__(self, *, on_corrupt: str = "fail", **kwargs):
-        """`on_corrupt`: 'fail' raises ValueError naming a corrupt image; 'skip' leaves it out, logs its path and
-        counts it in ``info.metadata['skipped']`` (split -> paths)."""
-        if on_corrupt not in ("fail", "skip"):
-            raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'fail' or 'skip'")
-        self._on_corrupt = on_corrupt
+    def __init__(self, *, on_corrupt: str = "fail", landmark_margin: float = DEFAULT_MARGIN, **kwargs):
+        """`on_corrupt`: what an unusable face does (a truncated or undecodable image, `skd_tf.data.images`; an
+        annotated point outside the image by more than `landmark_margin` x its size; points that cannot be aligned):
+        'fail' raises ValueError naming the file and the annotation line; 'skip' leaves it out, logs it and records
+        it in ``info.metadata['skipped']`` (split -> ``[{"file", "name", "line", "reason"}]``)."""
+        self._on_corrupt = check_on_corrupt(on_corrupt)
+        self._margin = check_margin(landmark_margin, "landmark_margin")
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -114,15 +116,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             path = epath.Path(paths[r.name])
             data = path.read_bytes()
             try:
-                image = scface.decode_rgb(data, str(path))
-            except ValueError as err:
+                image = decode_rgb(data, str(path))
+                scface.check_record_in_frame(r, image.shape, path, self._margin)
+                landmarks = scface.dlib5_from_annotation(r.points)
+                try:
+                    chip, chip_landmarks = scface.render_chip(image, landmarks, config.face_size, config.padding)
+                except ValueError as err:
+                    raise CorruptFaceError(f"{scface.record_where(r, path)}: cannot align the face: {err}") from err
+            except CorruptFaceError as err:
                 if self._on_corrupt == "fail":
                     raise
                 logging.warning("SCface: skipping %s", err)
-                self.info.metadata["skipped"][split].append(str(path))
+                self.info.metadata["skipped"][split].append({"file": str(path), "name": r.name, "line": r.line,
+                                                             "reason": str(err)})
                 continue
-            landmarks = scface.dlib5_from_annotation(r.points)
-            chip, chip_landmarks = scface.render_chip(image, landmarks, config.face_size, config.padding)
             ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
             if not ok:
                 raise ValueError(f"{path}: could not encode the aligned face")

@@ -74,11 +74,25 @@ def test_corrupt_image_fails_or_is_skipped(tmp_path):
     shutil.copytree(DUMMY, manual, ignore=shutil.ignore_patterns("*.py"))
     bad = manual / "surveillance_cameras_distance_3" / "cam2" / "100_cam2_3.jpg"
     bad.write_bytes(b"not a jpeg")
-    with pytest.raises(ValueError, match="100_cam2_3.jpg"):
+    cut = manual / "surveillance_cameras_distance_3" / "cam3" / "101_cam3_3.jpg"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # a truncated JPEG
+    annotations = manual / "scface_annotations.txt"
+    lines = annotations.read_bytes().split(b"\r\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith(b"102_cam4_3"))
+    lines[k] = b"102_cam4_3\t9000\t20\t30\t21\t22\t28\t21\t36"  # a point far outside the image
+    annotations.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(ValueError, match="100_cam2_3.jpg: corrupt or unreadable image: not a decodable image"):
         _build(tmp_path / "a", manual, on_corrupt="fail")
     builder = _build(tmp_path / "b", manual, on_corrupt="skip")
-    assert builder.info.splits["eval_probe"].num_examples == 214
-    assert builder.info.metadata["skipped"]["eval_probe"] == [str(bad)]
+    assert builder.info.splits["eval_probe"].num_examples == 215 - 3
+    skipped = builder.info.metadata["skipped"]["eval_probe"]
+    assert [s["file"] for s in skipped] == [str(bad), str(cut), str(manual / "surveillance_cameras_distance_3" /
+                                                                     "cam4" / "102_cam4_3.jpg")]
+    assert "truncated JPEG (no end-of-image marker)" in skipped[1]["reason"]
+    assert f"{annotations} line {k + 1}" in skipped[2]["reason"] and skipped[2]["line"] == k + 1
+    assert "annotated point 0 at (x=9000.00, y=20.00) lies outside" in skipped[2]["reason"]
+    with pytest.raises(ValueError, match="landmark_margin"):
+        scface_dataset_builder.Builder(landmark_margin=-1)
 
 
 def test_all_config_includes_infrared(tmp_path):

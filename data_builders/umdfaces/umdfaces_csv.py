@@ -47,6 +47,7 @@ class UmdFace:
     visible: np.ndarray = dataclasses.field(compare=False)  # bool [21]
     pr_male: float = 0.0
     pr_female: float = 0.0
+    line: int = dataclasses.field(default=0, compare=False)  # 1-based line in the CSV (0: built by hand)
 
 
 def parse_csv(text: str, source: str) -> list[UmdFace]:
@@ -93,6 +94,7 @@ def parse_csv(text: str, source: str) -> list[UmdFace]:
                 visible=vis,
                 pr_male=num("PR_MALE"),
                 pr_female=num("PR_FEMALE"),
+                line=line,
             )
         )
     return faces

@@ -34,7 +34,8 @@ from etils import epath
 from data_builders.umdfaces import umdfaces_csv
 from skd_tf.data import degrade
 from skd_tf.data.align import alignment_matrix, transform_points
-from skd_tf.data.scface import decode_rgb
+from skd_tf.data.images import DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt
+from skd_tf.data.images import decode_rgb
 
 BATCHES = (1, 2, 3)
 
@@ -68,12 +69,13 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "aligned_224"
 
-    def __init__(self, *, on_corrupt: str = "fail", **kwargs):
-        """`on_corrupt`: 'fail' raises ValueError naming a corrupt image; 'skip' leaves it out, logs its path and
-        lists it in ``info.metadata['skipped']``."""
-        if on_corrupt not in ("fail", "skip"):
-            raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'fail' or 'skip'")
-        self._on_corrupt = on_corrupt
+    def __init__(self, *, on_corrupt: str = "fail", landmark_margin: float = DEFAULT_MARGIN, **kwargs):
+        """`on_corrupt`: what an unusable face does (a truncated or undecodable image, `skd_tf.data.images`; one of
+        its 5 landmarks outside the image by more than `landmark_margin` x its size; landmarks that cannot be
+        aligned): 'fail' raises ValueError naming the file and the CSV line; 'skip' leaves it out, logs it and
+        records it (``{"file", "line", "reason"}``) in ``info.metadata['skipped']``."""
+        self._on_corrupt = check_on_corrupt(on_corrupt)
+        self._margin = check_margin(landmark_margin, "landmark_margin")
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -109,8 +111,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         faces = []
         for batch, rel in zip(BATCHES, expected):
             path = root / rel
-            faces.extend((batch, f) for f in umdfaces_csv.parse_csv(path.read_text(), str(path)))
-        absent = [f"umdfaces_batch{b}/{f.file}" for b, f in faces if not (root / f"umdfaces_batch{b}" / f.file).exists()]
+            faces.extend((batch, str(path), f) for f in umdfaces_csv.parse_csv(path.read_text(), str(path)))
+        absent = [f"umdfaces_batch{b}/{f.file}" for b, _, f in faces
+                  if not (root / f"umdfaces_batch{b}" / f.file).exists()]
         if absent:
             listed = "\n  ".join(absent[:20])
             more = f"\n  ... and {len(absent) - 20} more" if len(absent) > 20 else ""
@@ -118,31 +121,39 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 f"UMDFaces manual directory {root} is incomplete: {len(absent)} of {len(faces)} images named in the "
                 f"CSVs are missing:\n  {listed}{more}"
             )
-        labels = umdfaces_csv.contiguous_labels(f.subject_id for _, f in faces)
+        labels = umdfaces_csv.contiguous_labels(f.subject_id for _, _, f in faces)
         self.info.metadata["num_classes"] = len(labels)
         self.info.metadata["subject_ids"] = sorted(labels)
         self.info.metadata["skipped"] = []
         return {"train": self._generate_examples(root, faces, labels)}
 
-    def _generate_examples(self, root, faces, labels):
+    def _load(self, path, csv_file: str, face):
+        """(chip, chip landmarks, the 5 keypoint indices); `CorruptFaceError` naming the file and the CSV line."""
         config = self.builder_config
-        for batch, face in faces:
-            rel = f"umdfaces_batch{batch}/{face.file}"
-            path = root / rel
-            try:
-                image = decode_rgb(path.read_bytes(), str(path))
-            except ValueError as err:
-                if self._on_corrupt == "fail":
-                    raise
-                logging.warning("UMDFaces: skipping %s", err)
-                self.info.metadata["skipped"].append(str(path))
-                continue
-            idx = umdfaces_csv.dlib5_indices(face.keypoints)
-            landmarks = face.keypoints[idx].astype(np.float64)
+        image = decode_rgb(path.read_bytes(), str(path))
+        where = f"{path} ({csv_file} line {face.line})"
+        idx = umdfaces_csv.dlib5_indices(face.keypoints)
+        landmarks = check_landmarks(face.keypoints[idx], image.shape, where, self._margin)
+        try:
             # anti-aliased chip (aligned at the image's own scale, area-downsampled) and its landmarks
             chip = degrade.render_chip(image, landmarks, config.face_size, config.padding)
             matrix = alignment_matrix(landmarks, config.face_size, config.padding)
-            chip_landmarks = transform_points(landmarks, matrix).astype(np.float32)
+        except ValueError as err:
+            raise CorruptFaceError(f"{where}: cannot align the face: {err}") from err
+        return chip, transform_points(landmarks, matrix).astype(np.float32), idx
+
+    def _generate_examples(self, root, faces, labels):
+        for batch, csv_file, face in faces:
+            rel = f"umdfaces_batch{batch}/{face.file}"
+            path = root / rel
+            try:
+                chip, chip_landmarks, idx = self._load(path, csv_file, face)
+            except CorruptFaceError as err:
+                if self._on_corrupt == "fail":
+                    raise
+                logging.warning("UMDFaces: skipping %s", err)
+                self.info.metadata["skipped"].append({"file": str(path), "line": face.line, "reason": str(err)})
+                continue
             ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(chip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
             if not ok:
                 raise ValueError(f"{path}: could not encode the aligned face")

@@ -88,9 +88,28 @@ def test_corrupt_image_fails_or_is_skipped(tmp_path):
     manual = tmp_path / "manual"
     shutil.copytree(DUMMY, manual, ignore=shutil.ignore_patterns("*.py"))
     bad = manual / "umdfaces_batch3" / "synthetic_person_305" / "synthetic_person_305_0001.jpg"
-    bad.write_bytes(b"\xff\xd8 truncated")
-    with pytest.raises(ValueError, match="synthetic_person_305_0001.jpg"):
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # a truncated JPEG
+    with pytest.raises(ValueError, match=r"synthetic_person_305_0001.jpg: corrupt or unreadable image: truncated JPEG"):
         _build(tmp_path / "a", manual)
     builder = _build(tmp_path / "b", manual, on_corrupt="skip")
     assert builder.info.splits["train"].num_examples == 11
-    assert builder.info.metadata["skipped"] == [str(bad)]
+    skipped = builder.info.metadata["skipped"]
+    assert [s["file"] for s in skipped] == [str(bad)] and "no end-of-image marker" in skipped[0]["reason"]
+
+
+def test_landmark_outside_the_image_fails_or_is_skipped(tmp_path):
+    manual = tmp_path / "manual"
+    shutil.copytree(DUMMY, manual, ignore=shutil.ignore_patterns("*.py"))
+    csv_path = manual / "umdfaces_batch1" / "umdfaces_batch1_ultraface.csv"
+    lines = csv_path.read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[2].split(",")
+    row[header.index("P15X")] = "-500"  # the nose, one of the 5 landmarks
+    lines[2] = ",".join(row)
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as err:
+        _build(tmp_path / "a", manual)
+    assert f"({csv_path} line 3): landmark 4 at (x=-500.00" in str(err.value)
+    builder = _build(tmp_path / "b", manual, on_corrupt="skip")
+    assert builder.info.splits["train"].num_examples == 11
+    assert [s["line"] for s in builder.info.metadata["skipped"]] == [3]

@@ -8,10 +8,13 @@ Readers for the official protocol text files (see `../shared/data/README.md`):
   `peopleDevTest.txt`: header `N` then N `name count` lines (one fold). `lfw-names.txt`: `name count` lines, no header.
 - an LFW-layout image folder `<root>/<Name>/<Name>_<NNNN>.jpg` (image index is 1-based);
 - a landmarks CSV (`path,det,x0,y0,...,x4,y4[,left,top,right,bottom]`, paths relative to the image folder), such
-  as `../shared/data/lfw/dlib/landmarks5.csv` (dlib 5-point order, see CONTRIBUTING.md).
+  as `../shared/data/lfw/dlib/landmarks5.csv` (dlib 5-point order, see CONTRIBUTING.md): `read_landmarks_table`
+  (with each row's line, and with `image_root` a check that every image is complete and holds its landmarks
+  within the frame margin of `skd_tf.data.images`), `read_landmarks_csv` (the arrays).
 
 Every malformed line raises `ValueError` naming the file and the 1-based line number; a missing image raises
-`FileNotFoundError` naming it (and the protocol line that asked for it, where there is one).
+`FileNotFoundError` naming it (and the protocol line that asked for it, where there is one); a truncated image or a
+landmark far outside its image raises `skd_tf.data.images.CorruptFaceError` naming the image and the CSV line.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from skd_tf.data.images import (DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt,
+                                read_image_size, read_rgb)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -315,16 +321,79 @@ _LANDMARK_COLUMNS = [f"{c}{i}" for i in range(5) for c in ("x", "y")]
 _BOX_COLUMNS = ["left", "top", "right", "bottom"]
 
 
-def read_landmarks_csv(path: str | os.PathLike, *, with_boxes: bool = False):
-    """Parses a 5-point landmarks CSV: `(paths, landmarks float32 [N, 5, 2], det kinds [N] str)`.
+@dataclasses.dataclass(frozen=True)
+class LandmarksTable:
+    """A 5-point landmarks CSV (`read_landmarks_table`): row r is the r-th data row of `source` (0-based).
 
-    Required columns: `path`, `x0,y0,...,x4,y4` (pixels, dlib 5-point order); optional `det` (empty string when
-    absent) and `left,top,right,bottom` (returned as int64 [N, 4] as a 4th item when `with_boxes=True`; -1 when
-    absent). Rows keep file order; a repeated path raises.
+    `paths` (relative to the image folder), `landmarks` float32 [N, 5, 2] (dlib order), `det` [N] str (empty when
+    the CSV has no `det` column), `boxes` int64 [N, 4] (`left, top, right, bottom`; -1 when absent), `lines` int64
+    [N] (each row's 1-based line in the file, for error messages).
+    """
+
+    paths: list[str]
+    landmarks: np.ndarray
+    det: np.ndarray
+    boxes: np.ndarray
+    lines: np.ndarray
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def where(self, row: int, root: str | os.PathLike | None = None) -> str:
+        """`<image> (<csv> line L, data row r)`: what an error about row `row` names."""
+        image = Path(root) / self.paths[row] if root is not None else self.paths[row]
+        return f"{image} ({self.source} line {int(self.lines[row])}, data row {int(row)})"
+
+    def check_in_frame(self, row: int, image_shape: Sequence[int], root: str | os.PathLike | None = None,
+                       margin: float = DEFAULT_MARGIN) -> None:
+        """`CorruptFaceError` naming the image and the CSV line when a landmark of `row` lies outside an image of
+        `image_shape` by more than `margin` x its size (`skd_tf.data.images.check_landmarks`)."""
+        check_landmarks(self.landmarks[row], image_shape, self.where(row, root), margin)
+
+    def read_image(self, root: str | os.PathLike, row: int, margin: float = DEFAULT_MARGIN) -> np.ndarray:
+        """The RGB image of `row` under the image folder `root` (`skd_tf.data.images.read_rgb`: a truncated or
+        corrupt file raises `CorruptImageError`), with its landmarks checked against the image's frame."""
+        image = read_rgb(Path(root) / self.paths[row])
+        self.check_in_frame(row, image.shape, root, margin)
+        return image
+
+    def frame_problems(self, root: str | os.PathLike, rows: Iterable[int] | None = None,
+                       margin: float = DEFAULT_MARGIN, on_corrupt: str = "fail") -> dict[int, str]:
+        """Checks `rows` (all by default) before any decoding: each image under `root` must be complete (the
+        structural check of `skd_tf.data.images`; only its header is parsed) and the row's landmarks within
+        `margin` x its size of its frame. 'fail' raises the first problem (`CorruptFaceError` naming the image and
+        the CSV line); 'skip' returns `{row: reason}` of the unusable rows. A missing image raises FileNotFoundError."""
+        check_on_corrupt(on_corrupt)
+        problems: dict[int, str] = {}
+        for r in (range(len(self.paths)) if rows is None else rows):
+            r = int(r)
+            try:
+                try:
+                    shape = read_image_size(Path(root) / self.paths[r])
+                except CorruptFaceError as err:
+                    raise type(err)(f"{err} (named in {self.source} line {int(self.lines[r])}, data row "
+                                    f"{r})") from None
+                self.check_in_frame(r, shape, root, margin)
+            except CorruptFaceError as err:
+                if on_corrupt == "fail":
+                    raise
+                problems[r] = str(err)
+        return problems
+
+
+def read_landmarks_table(path: str | os.PathLike, *, image_root: str | os.PathLike | None = None,
+                         margin: float = DEFAULT_MARGIN) -> LandmarksTable:
+    """Parses a 5-point landmarks CSV into a `LandmarksTable` (format: `read_landmarks_csv`).
+
+    With `image_root` (the image folder the paths are relative to), every row's image is also checked before
+    anything is decoded (`LandmarksTable.frame_problems`): it must exist and be complete, and no landmark may lie
+    outside it by more than `margin` x its size; the first problem raises, naming the image and the CSV line.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: landmarks CSV not found")
+    margin = check_margin(margin)
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         try:
@@ -337,7 +406,7 @@ def read_landmarks_csv(path: str | os.PathLike, *, with_boxes: bool = False):
         col = {c: header.index(c) for c in header}
         has_det = "det" in col
         has_box = all(c in col for c in _BOX_COLUMNS)
-        paths, dets, pts, boxes, seen = [], [], [], [], {}
+        paths, dets, pts, boxes, lines, seen = [], [], [], [], [], {}
         for row in reader:
             ln = reader.line_num
             if not row or all(not c.strip() for c in row):
@@ -368,13 +437,32 @@ def read_landmarks_csv(path: str | os.PathLike, *, with_boxes: bool = False):
             dets.append(row[col["det"]].strip() if has_det else "")
             pts.append(values)
             boxes.append(box)
+            lines.append(ln)
     if not paths:
         raise ValueError(f"{path}: no landmark rows found")
-    landmarks = np.asarray(pts, dtype=np.float32).reshape(-1, 5, 2)
-    det = np.asarray(dets, dtype=str)
+    table = LandmarksTable(paths=paths, landmarks=np.asarray(pts, dtype=np.float32).reshape(-1, 5, 2),
+                           det=np.asarray(dets, dtype=str), boxes=np.asarray(boxes, dtype=np.int64).reshape(-1, 4),
+                           lines=np.asarray(lines, dtype=np.int64), source=str(path))
+    if image_root is not None:
+        verify_images_exist(image_root, paths, source=str(path), lines=lines)
+        table.frame_problems(image_root, margin=margin, on_corrupt="fail")
+    return table
+
+
+def read_landmarks_csv(path: str | os.PathLike, *, with_boxes: bool = False,
+                       image_root: str | os.PathLike | None = None, margin: float = DEFAULT_MARGIN):
+    """Parses a 5-point landmarks CSV: `(paths, landmarks float32 [N, 5, 2], det kinds [N] str)`.
+
+    Required columns: `path`, `x0,y0,...,x4,y4` (pixels, dlib 5-point order); optional `det` (empty string when
+    absent) and `left,top,right,bottom` (returned as int64 [N, 4] as a 4th item when `with_boxes=True`; -1 when
+    absent). Rows keep file order; a repeated path raises. With `image_root`, each row's image must exist, be
+    complete and hold its landmarks within `margin` x its size (`read_landmarks_table`), else the CSV is refused
+    naming the image and the line.
+    """
+    table = read_landmarks_table(path, image_root=image_root, margin=margin)
     if with_boxes:
-        return paths, landmarks, det, np.asarray(boxes, dtype=np.int64)
-    return paths, landmarks, det
+        return table.paths, table.landmarks, table.det, table.boxes
+    return table.paths, table.landmarks, table.det
 
 
 def landmarks_for(paths: Sequence[str], table_paths: Sequence[str], landmarks: np.ndarray,

@@ -47,11 +47,12 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-import cv2
 import numpy as np
 
 from skd_tf.data import degrade
 from skd_tf.data.align import DLIB_5_TEMPLATE, alignment_matrix, similarity_transform, transform_points
+from skd_tf.data.images import (DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt,
+                                decode_rgb, read_rgb, skip_or_raise)
 
 __all__ = [
     "NUM_SUBJECTS",
@@ -71,6 +72,8 @@ __all__ = [
     "resolve_image_paths",
     "decode_rgb",
     "load_rgb",
+    "record_where",
+    "check_record_in_frame",
     "render_chip",
     "load_protocol_faces",
     "contiguous_labels",
@@ -123,6 +126,9 @@ class ScfaceRecord:
     camera: int
     distance: int
     points: np.ndarray = dataclasses.field(compare=False)
+    #: the annotation file and the record's 1-based line in it ("" / 0 when built by hand)
+    source: str = dataclasses.field(default="", compare=False)
+    line: int = dataclasses.field(default=0, compare=False)
 
     @property
     def infrared(self) -> bool:
@@ -147,7 +153,8 @@ class FaceSet:
     cameras: np.ndarray  # int64 [N]
     distances: np.ndarray  # int64 [N]
     names: list[str]
-    skipped: list[str] = dataclasses.field(default_factory=list)  # paths of corrupt images that were skipped
+    #: unusable faces left out (on_corrupt='skip'): {"file", "name", "line", "reason"} each
+    skipped: list[dict] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -212,7 +219,8 @@ def read_annotations(path: str | Path) -> list[ScfaceRecord]:
         except ValueError:
             raise ValueError(f"{path}:{lineno}: coordinates of {name!r} must be integers, got {fields[1:]}") from None
         points = np.asarray(values, dtype=np.float32).reshape(4, 2)
-        records.append(ScfaceRecord(name=name, subject=subject, camera=camera, distance=distance, points=points))
+        records.append(ScfaceRecord(name=name, subject=subject, camera=camera, distance=distance, points=points,
+                                    source=str(path), line=lineno))
     if not records:
         raise ValueError(f"{path}: no annotation rows found (expected '<subject>_<image> x y x y x y x y' lines)")
     return records
@@ -319,19 +327,25 @@ def resolve_image_paths(root: str | Path, records: Sequence[ScfaceRecord], max_l
     return found
 
 
-def decode_rgb(data: bytes, source: str) -> np.ndarray:
-    """Decodes an encoded image (JPEG/PNG/...) to RGB uint8 [H, W, 3]; ValueError naming `source` when corrupt."""
-    arr = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(arr, cv2.IMREAD_COLOR) if arr.size else None
-    if image is None or image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"{source}: corrupt or unreadable image ({len(data)} bytes could not be decoded)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Reads an image file as RGB uint8 [H, W, 3]; ValueError naming the path when it cannot be decoded."""
-    path = Path(path)
-    return decode_rgb(path.read_bytes(), str(path))
+    """Reads an image file as RGB uint8 [H, W, 3] (`skd_tf.data.images.read_rgb`; `decode_rgb` decodes bytes):
+    a truncated, corrupt or undecodable file raises `CorruptImageError` (a ValueError) naming it."""
+    return read_rgb(path)
+
+
+def record_where(record: ScfaceRecord, path: str | Path | None = None) -> str:
+    """`<image> (<annotation file> line L)`: what an error about `record` names."""
+    image = str(path) if path is not None else record.relpath
+    if record.line:
+        return f"{image} ({record.source or 'annotations'} line {record.line})"
+    return f"{image} (annotation {record.name})"
+
+
+def check_record_in_frame(record: ScfaceRecord, image_shape, path: str | Path | None = None,
+                          margin: float = DEFAULT_MARGIN) -> None:
+    """`CorruptFaceError` naming the image and the annotation line when an annotated point lies outside the image
+    by more than `margin` x its size (`skd_tf.data.images.check_landmarks`)."""
+    check_landmarks(record.points, image_shape, record_where(record, path), margin, what="annotated point")
 
 
 def render_chip(image, landmarks, size: int, padding: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -355,15 +369,18 @@ def load_protocol_faces(
     padding: float = 0.25,
     on_corrupt: str = "fail",
     splits: Sequence[str] | None = None,
+    margin: float = DEFAULT_MARGIN,
 ) -> dict[str, FaceSet]:
     """Aligned faces of every split of `protocol`, read from the official release under `root`.
 
-    `annotations` is the annotation file (or its parsed records). ``on_corrupt='fail'`` raises ValueError naming a
-    corrupt image; ``'skip'`` leaves it out and lists its path in ``FaceSet.skipped``. `splits` restricts which splits
-    are loaded.
+    `annotations` is the annotation file (or its parsed records). An unusable face (a truncated or undecodable
+    image, `skd_tf.data.images`; an annotated point outside the image by more than `margin` x its size; points
+    that cannot be aligned): ``on_corrupt='fail'`` raises `CorruptFaceError` (a ValueError) naming the image and
+    the annotation line; ``'skip'`` leaves it out and records it in ``FaceSet.skipped`` (``{"file", "name",
+    "line", "reason"}``). `splits` restricts which splits are loaded.
     """
-    if on_corrupt not in ("fail", "skip"):
-        raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'fail' or 'skip'")
+    check_on_corrupt(on_corrupt)
+    margin = check_margin(margin)
     records = annotations if isinstance(annotations, Sequence) and not isinstance(annotations, (str, bytes)) else (
         read_annotations(annotations)
     )
@@ -379,14 +396,17 @@ def load_protocol_faces(
     for split, recs in split_records.items():
         images, lms, kept, skipped = [], [], [], []
         for r in recs:
+            path = paths[r.name]
             try:
-                image = load_rgb(paths[r.name])
-            except ValueError:
-                if on_corrupt == "fail":
-                    raise
-                skipped.append(str(paths[r.name]))
+                image = read_rgb(path)
+                check_record_in_frame(r, image.shape, path, margin)
+                try:
+                    chip, lm = render_chip(image, dlib5_from_annotation(r.points), size, padding)
+                except ValueError as err:
+                    raise CorruptFaceError(f"{record_where(r, path)}: cannot align the face: {err}") from err
+            except CorruptFaceError as err:
+                skip_or_raise(err, on_corrupt, skipped, file=str(path), name=r.name, line=r.line)
                 continue
-            chip, lm = render_chip(image, dlib5_from_annotation(r.points), size, padding)
             images.append(chip)
             lms.append(lm)
             kept.append(r)

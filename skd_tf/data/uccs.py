@@ -29,7 +29,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from skd_tf.data.scface import decode_rgb
+from skd_tf.data.images import (DEFAULT_MARGIN, CorruptFaceError, check_box, check_margin, check_on_corrupt, read_rgb,
+                                skip_or_raise)
 
 __all__ = [
     "COLUMNS",
@@ -52,6 +53,7 @@ class UccsFace:
     face_id: int
     subject_id: int
     box: tuple[float, float, float, float]  # x, y, width, height
+    line: int = dataclasses.field(default=0, compare=False)  # 1-based line in the CSV (0: built by hand)
 
 
 @dataclasses.dataclass
@@ -65,7 +67,9 @@ class UccsSubset:
     subject_ids: np.ndarray  # int64 [C]: label -> UCCS subject id
     train_face_ids: np.ndarray
     test_face_ids: np.ndarray
-    skipped: list[str] = dataclasses.field(default_factory=list)  # corrupt image files left out (on_corrupt='skip')
+    #: unusable faces left out (on_corrupt='skip'): {"file", "face_ids", "lines", "reason"} each (a corrupt image
+    #: leaves out all its faces, a box far outside the image one)
+    skipped: list[dict] = dataclasses.field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -111,7 +115,7 @@ def read_uccs_csv(path: str | Path) -> list[UccsFace]:
         box = tuple(num(c) for c in ("FACE_X", "FACE_Y", "FACE_WIDTH", "FACE_HEIGHT"))
         if box[2] <= 0 or box[3] <= 0:
             raise ValueError(f"{path}:{line}: FACE_WIDTH/FACE_HEIGHT must be positive, got {box[2:]}")
-        faces.append(UccsFace(file=file, face_id=int(face_id), subject_id=int(subject), box=box))
+        faces.append(UccsFace(file=file, face_id=int(face_id), subject_id=int(subject), box=box, line=line))
     if not faces:
         raise ValueError(f"{path}: no faces (expected a header row and one row per face)")
     return faces
@@ -172,14 +176,17 @@ def load_uccs_subset(
     test_fraction: float = 0.2,
     seed: int = 0,
     on_corrupt: str = "fail",
+    margin: float = DEFAULT_MARGIN,
 ) -> UccsSubset:
     """The paper's UCCS subset from a ground-truth CSV and its image folder (default: the CSV's folder).
 
-    Missing images raise FileNotFoundError listing them; a corrupt image raises ValueError naming it
-    (``on_corrupt='fail'``) or is left out and listed in ``skipped`` (``'skip'``).
+    Missing images raise FileNotFoundError listing them. An unusable face, i.e. a truncated or undecodable image
+    (`skd_tf.data.images`; all its faces) or a face box with a corner outside the image by more than `margin` x its
+    size, raises `CorruptFaceError` (a ValueError) naming the image and the CSV line (``on_corrupt='fail'``) or is
+    left out and recorded in ``skipped`` (``'skip'``).
     """
-    if on_corrupt not in ("fail", "skip"):
-        raise ValueError(f"on_corrupt={on_corrupt!r}: expected 'fail' or 'skip'")
+    check_on_corrupt(on_corrupt)
+    margin = check_margin(margin)
     csv_path = Path(csv_path)
     image_dir = Path(image_dir) if image_dir is not None else csv_path.parent
     faces = read_uccs_csv(csv_path)
@@ -201,13 +208,19 @@ def load_uccs_subset(
     for file in sorted(by_file):  # each image is decoded once
         path = image_dir / file
         try:
-            image = decode_rgb(path.read_bytes(), str(path))
-        except ValueError:
-            if on_corrupt == "fail":
-                raise
-            skipped.append(str(path))
+            image = read_rgb(path)
+        except CorruptFaceError as err:
+            lines = [f.line for f in by_file[file]]
+            err = type(err)(f"{err} (named in {csv_path} line(s) {', '.join(map(str, lines))})")
+            skip_or_raise(err, on_corrupt, skipped, file=str(path), face_ids=[f.face_id for f in by_file[file]],
+                          lines=lines)
             continue
         for f in by_file[file]:
+            try:
+                check_box(f.box, image.shape, f"{path} (face {f.face_id}, {csv_path} line {f.line})", margin)
+            except CorruptFaceError as err:
+                skip_or_raise(err, on_corrupt, skipped, file=str(path), face_ids=[f.face_id], lines=[f.line])
+                continue
             crops.append(crop_face(image, f.box, size, hr_size))
             kept.append(f)
     order = np.argsort([f.face_id for f in kept], kind="stable")  # face-id order, independent of file names

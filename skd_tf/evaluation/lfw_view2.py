@@ -416,13 +416,17 @@ def prepare_faces(lfw_root: str | os.PathLike, pairs: View2Pairs, resolutions: S
 
     `hr`: `align_face(image, landmarks, hr_size, padding)` (the teacher's chip, as `AlignedArraySource`), when
     `hr_size` is given. `p`: `degrade_faces(..., p, num_perturbations=1, jitter=0.0, seed=seed)` with the CSV row ids
-    (the unperturbed test crop of Section IV-A, the same pixels as `experiments/lfw_lowres.py`).
+    (the unperturbed test crop of Section IV-A, the same pixels as `experiments/lfw_lowres.py`). Images are read with
+    `skd_tf.data.images.read_rgb` and a truncated image, or a landmark outside its image by more than
+    `skd_tf.data.images.DEFAULT_MARGIN` x its size, raises `CorruptFaceError` naming the image (and its CSV row):
+    the protocol's pairs cannot leave a face out.
     """
     from skd_tf.data.align import align_face
     from skd_tf.data.degrade import degrade_faces
-    from skd_tf.features.extract import read_rgb
+    from skd_tf.data.images import check_landmarks, read_rgb
 
     root = Path(lfw_root) / IMAGES
+    csv_path = Path(lfw_root) / LANDMARKS
     m = len(pairs.rows)
     res = sorted({int(p) for p in resolutions})
     out: dict = {"hr": np.empty((m, hr_size, hr_size, 3), np.uint8) if hr_size else None}
@@ -435,8 +439,11 @@ def prepare_faces(lfw_root: str | os.PathLike, pairs: View2Pairs, resolutions: S
         starts = tqdm(starts, desc="read + align LFW", unit="chunk", mininterval=2.0)
     for s in starts:
         e = min(m, s + int(chunk))
-        imgs = [read_rgb(root / pairs.paths[k]) for k in range(s, e)]
+        imgs = [read_rgb(root / pairs.paths[k]) for k in range(s, e)]  # a truncated image is refused, naming it
         lms = pairs.landmarks[s:e]
+        for k, (img, lm) in enumerate(zip(imgs, lms)):  # a landmark far outside its image would align to black
+            check_landmarks(lm, img.shape, f"{root / pairs.paths[s + k]} (data row {int(pairs.rows[s + k])} of "
+                            f"{csv_path})")
         if hr_size:
             for k, (img, lm) in enumerate(zip(imgs, lms)):
                 out["hr"][s + k] = align_face(img, lm, int(hr_size), padding=padding)

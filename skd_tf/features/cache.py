@@ -7,9 +7,11 @@ so they are computed once and stored here.
 Layout of a cache directory::
 
     manifest.json        what the cache holds (teacher, layer, feature_dim, dtype, count, shard_size, num_shards,
-                         source description and fingerprint) and, once finished, "complete": true plus per-shard
-                         checksums
-    shard-00000.npz      rows [0, shard_size) of the source: arrays "features" [n, D], "row_ids" [n] int64 and
+                         source description and fingerprint), "skipped": the source's unusable faces left out
+                         (row_id, position, reason; `extract_to_cache(on_corrupt='skip')`) and, once finished,
+                         "complete": true plus per-shard row counts and checksums
+    shard-00000.npz      rows [0, shard_size) of the source (less skipped faces): arrays "features" [n, D],
+                         "row_ids" [n] int64 and
     shard-00001.npz      "checksum" (sha256 of both arrays' dtype, shape and bytes)
     ...
     .lock                advisory lock held while a writer runs
@@ -44,11 +46,12 @@ MANIFEST = "manifest.json"
 LOCK = ".lock"
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
-#: Manifest keys that are not compared on resume: completion state, and the human-readable source description
-#: (it may name a folder that has moved; what the source *is* is compared through "source_fingerprint").
+#: Manifest keys that are not compared on resume: completion state, the faces left out as unusable (checked shard by
+#: shard on resume), and the human-readable source description (it may name a folder that has moved; what the source
+#: *is* is compared through "source_fingerprint").
 #: Every other key (format, version, teacher, layer, feature_dim, dtype, count, shard_size, num_shards,
 #: source_fingerprint and any extra keys) must agree for a rerun to reuse shards.
-NOT_COMPARED = ("complete", "shards", "source")
+NOT_COMPARED = ("complete", "shards", "source", "skipped")
 
 
 class CacheError(ValueError):
@@ -208,9 +211,10 @@ def make_manifest(*, teacher: str, layer: str, feature_dim: int, dtype: str, cou
         "source_fingerprint": str(source_fingerprint),
     }
     for key, value in extra.items():
-        if key in manifest or key in ("complete", "shards"):
+        if key in manifest or key in ("complete", "shards", "skipped"):
             raise ValueError(f"manifest: extra key {key!r} clashes with a reserved key")
         manifest[key] = value
+    manifest["skipped"] = []
     manifest["complete"] = False
     return json.loads(json.dumps(manifest, default=str))  # normalise to what JSON round-trips to
 
@@ -329,23 +333,27 @@ def load_features(cache_dir: str | os.PathLike, mmap: bool = False,
                   verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """`(features [N, D], row_ids [N] int64)` of a complete cache, sorted by row id.
 
-    With `mmap=True` shards are memory-mapped instead of read into memory first, so the only copy is the result
+    N is the manifest's count less the faces it lists as skipped (unusable faces left out by the extraction; a
+    table that still needs one is refused by the row-id join). With `mmap=True` shards are memory-mapped instead of read into memory first, so the only copy is the result
     itself (peak memory about N * D * itemsize instead of twice that). `verify` checks every shard's checksum.
     """
     cache_dir = Path(cache_dir)
     manifest = load_manifest(cache_dir)
-    n, d = manifest["count"], manifest["feature_dim"]
+    skipped = manifest.get("skipped") or []
+    n, d = manifest["count"] - len(skipped), manifest["feature_dim"]
     features = np.empty((n, d), dtype=np.dtype(manifest["dtype"]))
     row_ids = np.empty(n, dtype=np.int64)
     pos = 0
     for f, r in iter_shards(cache_dir, verify=verify, mmap=mmap):
         if pos + len(r) > n:
-            raise CacheError(f"{cache_dir}: shards hold more rows than the manifest's count {n}")
+            raise CacheError(f"{cache_dir}: shards hold more rows than the manifest's count {n}"
+                             + (f" (less {len(skipped)} skipped)" if skipped else ""))
         features[pos:pos + len(r)] = f
         row_ids[pos:pos + len(r)] = r
         pos += len(r)
     if pos != n:
-        raise CacheError(f"{cache_dir}: shards hold {pos} rows, the manifest's count is {n}")
+        less = f" less {len(skipped)} skipped" if skipped else ""
+        raise CacheError(f"{cache_dir}: shards hold {pos} rows, the manifest's count{less} is {n}")
     order = np.argsort(row_ids, kind="stable")
     if not np.all(order == np.arange(n)):
         features, row_ids = features[order], row_ids[order]

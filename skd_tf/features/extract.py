@@ -14,6 +14,14 @@ Sources give row ids and aligned uint8 RGB images at the teacher's input size:
 - `TfdsSource`: a TFDS builder with `image` and `landmarks` features, read by split slices.
 Each has a `description` (JSON) and a `fingerprint()` that the manifest records, so a cache is never reused for a
 different source.
+
+Unusable faces (an image that does not decode completely, a landmark far outside its image, landmarks that cannot be
+aligned; `skd_tf.data.images`) follow `on_corrupt`: 'fail' (default) raises `CorruptFaceError` naming the file (and
+the CSV line), before any shard is computed where the source can tell without decoding (`ImageSource.precheck`,
+e.g. `LfwFolderSource` checks every file's structure and its landmarks against the image's header); 'skip' leaves
+the face out of its shard and records it in the manifest's ``skipped`` list (row id, source position, reason), so
+`load_features` returns the other faces and a training table that still lists a skipped row id is refused by the
+join ("no feature for ... row id(s)").
 """
 from __future__ import annotations
 
@@ -25,6 +33,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from skd_tf.data.images import DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt
+from skd_tf.data.images import read_rgb as read_rgb  # re-exported: the one image reader (skd_tf.data.images)
 from skd_tf.features import cache as C
 
 
@@ -33,7 +43,10 @@ from skd_tf.features import cache as C
 class ImageSource:
     """Base class: `row_ids` (int64 [N], unique), `description` (JSON-able), `load(positions)` -> uint8 [n,H,W,3].
 
-    Subclasses may override `dataset(start, stop, batch_size)` to stream a range of positions differently.
+    `load` raises `CorruptFaceError` (naming the file) for an unusable face; `load_checked(positions)` returns
+    `(images, reasons)` instead, with a black placeholder and the reason for each unusable face ("" for good ones),
+    and `checked_dataset` streams such pairs. `precheck()` lists the faces known to be unusable before any decoding.
+    Subclasses may override `dataset` / `checked_dataset(start, stop, batch_size)` to stream positions differently.
     """
 
     row_ids: np.ndarray
@@ -44,6 +57,35 @@ class ImageSource:
 
     def load(self, positions: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def chip_shape(self) -> tuple[int, int, int]:
+        """The shape of one loaded image (the placeholder of an unusable face)."""
+        size = int(getattr(self, "size"))
+        return size, size, 3
+
+    def load_checked(self, positions: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """`(images uint8 [n, H, W, 3], reasons [n])`: like `load`, but an unusable face (`CorruptFaceError`) gives a
+        black image and its reason instead of raising; reasons of usable faces are ""."""
+        positions = np.asarray(positions).reshape(-1)
+        try:
+            return np.asarray(self.load(positions), dtype=np.uint8), [""] * len(positions)
+        except CorruptFaceError:
+            pass
+        images, reasons = [], []
+        for p in positions:  # one by one, to tell the unusable faces from the others
+            try:
+                images.append(np.asarray(self.load(np.asarray([p]))[0], dtype=np.uint8))
+                reasons.append("")
+            except CorruptFaceError as err:
+                images.append(None)
+                reasons.append(str(err))
+        shape = next((im.shape for im in images if im is not None), self.chip_shape())
+        return np.stack([np.zeros(shape, np.uint8) if im is None else im for im in images]), reasons
+
+    def precheck(self) -> dict[int, str]:
+        """`{position: reason}` of faces known to be unusable without decoding them (none by default; sources
+        that can tell cheaply, e.g. from file structure and image headers, override it)."""
+        return {}
 
     def fingerprint(self) -> str:
         return C.fingerprint(self.description, self.row_ids)
@@ -57,6 +99,19 @@ class ImageSource:
 
         ds = tf.data.Dataset.range(start, stop).batch(batch_size)
         ds = ds.map(lambda pos: tf.numpy_function(load, [pos], tf.uint8, stateful=False),
+                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(2)
+
+    def checked_dataset(self, start: int, stop: int, batch_size: int):
+        """A `tf.data.Dataset` of `(images uint8 [b, H, W, 3], reasons string [b])` batches (`load_checked`)."""
+        import tensorflow as tf
+
+        def load(pos):
+            images, reasons = self.load_checked(pos)
+            return np.ascontiguousarray(images, dtype=np.uint8), np.asarray(reasons, dtype=object)
+
+        ds = tf.data.Dataset.range(start, stop).batch(batch_size)
+        ds = ds.map(lambda pos: tf.numpy_function(load, [pos], (tf.uint8, tf.string), stateful=False),
                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.prefetch(2)
 
@@ -87,15 +142,23 @@ class ArraySource(ImageSource):
     def load(self, positions):
         return self.images[np.asarray(positions)]
 
+    def chip_shape(self):
+        return tuple(self.images.shape[1:])
+
     def fingerprint(self) -> str:
         return C.fingerprint(self.description, self.row_ids, self.images)
 
 
 class AlignedArraySource(ImageSource):
-    """In-memory images with 5-point landmarks, aligned to `size` x `size` chips (`align_face`) when loaded."""
+    """In-memory images with 5-point landmarks, aligned to `size` x `size` chips (`align_face`) when loaded.
+
+    A face whose landmarks lie outside its image by more than `margin` x its size, or cannot be aligned, is unusable
+    (`CorruptFaceError` naming its position and row id)."""
 
     def __init__(self, images: np.ndarray, landmarks: np.ndarray, size: int, padding: float = 0.25,
-                 row_ids: Sequence[int] | None = None, description: Mapping[str, Any] | None = None):
+                 row_ids: Sequence[int] | None = None, description: Mapping[str, Any] | None = None,
+                 margin: float = DEFAULT_MARGIN):
+        self.margin = check_margin(margin)
         self.images = np.asarray(images)
         self.landmarks = np.asarray(landmarks, dtype=np.float32)
         if self.landmarks.shape != (len(self.images), 5, 2):
@@ -108,47 +171,66 @@ class AlignedArraySource(ImageSource):
         self.description = {"kind": "aligned_array", "count": len(self.images), "size": self.size,
                             "padding": self.padding, **dict(description or {})}
 
-    def load(self, positions):
-        from skd_tf.data.align import align_face
+    def _where(self, p: int) -> str:
+        name = self.description.get("path") or "in-memory images"
+        return f"{name}: face {int(p)} (row id {int(self.row_ids[p])})"
 
-        return np.stack([align_face(self.images[p], self.landmarks[p], self.size, padding=self.padding)
-                         for p in np.asarray(positions)])
+    def load(self, positions):
+        return np.stack([_aligned(self.images[p], self.landmarks[p], self.size, self.padding, self._where(p),
+                                  self.margin) for p in np.asarray(positions)])
+
+    def precheck(self) -> dict[int, str]:
+        if getattr(self, "_problems", None) is not None:
+            return dict(self._problems)
+        problems = {}
+        for p in range(len(self.images)):
+            try:
+                check_landmarks(self.landmarks[p], np.shape(self.images[p]), self._where(p), self.margin)
+            except CorruptFaceError as err:
+                problems[p] = str(err)
+        self._problems = problems
+        return dict(problems)
 
     def fingerprint(self) -> str:
         return C.fingerprint(self.description, self.row_ids, self.landmarks, self.images)
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as uint8 RGB `[H, W, 3]` (`FileNotFoundError` / `ValueError` naming the file)."""
-    import cv2
+def _aligned(image: np.ndarray, landmarks: np.ndarray, size: int, padding: float, where: str,
+             margin: float) -> np.ndarray:
+    """`align_face` after the frame check; an alignment failure (degenerate landmarks) is a `CorruptFaceError`."""
+    from skd_tf.data.align import align_face
 
-    path = str(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: image not found")
-    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    check_landmarks(landmarks, np.shape(image), where, margin)
+    try:
+        return align_face(image, landmarks, size, padding=padding)
+    except ValueError as err:
+        raise CorruptFaceError(f"{where}: cannot align the face: {err}") from err
 
 
 class LfwFolderSource(ImageSource):
     """Images of an LFW-layout folder, aligned with their CSV landmarks to `size` x `size` chips.
 
     Row id r is the image's row in the landmarks CSV (for `../shared/data/lfw/dlib/landmarks5.csv` that is also its
-    row in `descriptors.npy`), unless `row_ids` says otherwise.
+    row in `descriptors.npy`). `limit` keeps the first `limit` (>= 1) rows. Images are read with
+    `skd_tf.data.images.read_rgb` (a truncated file is refused) and each face's landmarks must lie within `margin` x
+    the image size of its frame; errors name the image and the CSV line. `precheck` checks every image's structure
+    and header-size frame before anything is decoded.
     """
 
     def __init__(self, root: str | os.PathLike, landmarks_csv: str | os.PathLike, size: int, padding: float = 0.25,
-                 limit: int | None = None, check_exists: bool = True):
-        from skd_tf.data.lfw import read_landmarks_csv, verify_images_exist
+                 limit: int | None = None, check_exists: bool = True, margin: float = DEFAULT_MARGIN):
+        from skd_tf.data.lfw import read_landmarks_table, verify_images_exist
 
         self.root = Path(root)
-        paths, landmarks, _ = read_landmarks_csv(landmarks_csv)
-        row_ids = np.arange(len(paths))
+        self.margin = check_margin(margin)
+        self.table = table = read_landmarks_table(landmarks_csv)
+        paths, landmarks, row_ids = table.paths, table.landmarks, np.arange(len(table.paths))
         if limit is not None:
+            if isinstance(limit, bool) or int(limit) != limit or int(limit) < 1:
+                raise ValueError(f"limit: expected a positive number of faces (>= 1), got {limit!r}")
             paths, landmarks, row_ids = paths[:int(limit)], landmarks[:int(limit)], row_ids[:int(limit)]
         if check_exists:
-            verify_images_exist(self.root, paths, source=str(landmarks_csv))
+            verify_images_exist(self.root, paths, source=str(landmarks_csv), lines=table.lines[:len(paths)])
         self.paths, self.landmarks, self.row_ids = list(paths), landmarks, row_ids
         self._check_row_ids()
         self.size, self.padding = int(size), float(padding)
@@ -156,10 +238,21 @@ class LfwFolderSource(ImageSource):
                             "count": len(self.paths), "size": self.size, "padding": self.padding}
 
     def load(self, positions):
-        from skd_tf.data.align import align_face
+        out = []
+        for p in np.asarray(positions):
+            row = int(self.row_ids[p])
+            image = read_rgb(self.root / self.paths[p])
+            out.append(_aligned(image, self.landmarks[p], self.size, self.padding, self.table.where(row, self.root),
+                                self.margin))
+        return np.stack(out)
 
-        return np.stack([align_face(read_rgb(self.root / self.paths[p]), self.landmarks[p], self.size,
-                                    padding=self.padding) for p in np.asarray(positions)])
+    def precheck(self) -> dict[int, str]:
+        """Every image's structure and its landmarks against the header's frame (computed once per source)."""
+        if getattr(self, "_problems", None) is None:
+            problems = self.table.frame_problems(self.root, self.row_ids, self.margin, on_corrupt="skip")
+            position = {int(r): p for p, r in enumerate(self.row_ids)}
+            self._problems = {position[r]: reason for r, reason in problems.items()}
+        return dict(self._problems)
 
     def fingerprint(self) -> str:
         # Paths, not the folder's location: the same images moved elsewhere are the same source.
@@ -176,15 +269,20 @@ class TfdsSource(ImageSource):
     finished shards. `name` may include a config (`umdfaces/aligned_150`) or be the folder of a prepared dataset
     (`<data_dir>/face_folder/aligned_150/1.0.0`). With `prealigned=True` the images are taken as they are (already
     aligned chips of the teacher's size, as the UMDFaces and face-folder builders store them) and the landmarks are
-    not needed.
+    not needed; otherwise each face's landmarks must lie within `margin` x the image size of its image (an unusable
+    face names its split position, row id and `file_name` when the dataset has one).
     """
 
     def __init__(self, name: str, size: int, padding: float = 0.25, split: str = "train",
                  data_dir: str | None = None, image_key: str = "image", landmarks_key: str = "landmarks",
-                 id_key: str | None = "auto", limit: int | None = None, prealigned: bool = False):
+                 id_key: str | None = "auto", limit: int | None = None, prealigned: bool = False,
+                 margin: float = DEFAULT_MARGIN):
         import tensorflow as tf
         import tensorflow_datasets as tfds
 
+        if limit is not None and (isinstance(limit, bool) or int(limit) != limit or int(limit) < 1):
+            raise ValueError(f"limit: expected a positive number of faces (>= 1), got {limit!r}")
+        self.margin = check_margin(margin)
         self.name, self.split, self.data_dir = name, split, data_dir
         self.image_key, self.landmarks_key, self.id_key = image_key, landmarks_key, id_key
         self.size, self.padding, self.prealigned = int(size), float(padding), bool(prealigned)
@@ -219,37 +317,70 @@ class TfdsSource(ImageSource):
                             "image_key": image_key, "landmarks_key": landmarks_key, "id_key": id_key,
                             "prealigned": self.prealigned}
 
-    def dataset(self, start: int, stop: int, batch_size: int):
+    def _pipeline(self, start: int, stop: int, batch_size: int, strict: bool):
+        """Batches of (images, reasons) for positions [start, stop); `strict` raises on an unusable face instead."""
         import tensorflow as tf
 
-        from skd_tf.data.align import align_face
+        size, padding, name, split, margin = self.size, self.padding, self.name, self.split, self.margin
+        row_ids, has_file = self.row_ids, "file_name" in self.builder.info.features
 
-        size, padding, name = self.size, self.padding, self.name
+        def where(pos, file_name) -> str:
+            text = file_name.decode("utf-8", "replace") if isinstance(file_name, bytes) else str(file_name)
+            return (f"TFDS {name} {split}[{int(pos)}] (row id {int(row_ids[int(pos)])}"
+                    + (f", {text})" if text else ")"))
 
-        def align(image, landmarks):
-            return align_face(image, landmarks, size, padding=padding)
+        def checked(fn, pos, file_name, *args):
+            try:
+                return fn(*args, where(pos, file_name)), b""
+            except CorruptFaceError as err:
+                if strict:
+                    raise
+                return np.zeros((size, size, 3), np.uint8), str(err).encode("utf-8")
 
-        def as_is(image):
+        def align(image, landmarks, where_):
+            return _aligned(image, landmarks, size, padding, where_, margin)
+
+        def as_is(image, where_):
             if image.shape[:2] != (size, size):
-                raise ValueError(f"TFDS {name}: prealigned image is {image.shape[0]}x{image.shape[1]}, the teacher "
+                raise ValueError(f"{where_}: prealigned image is {image.shape[0]}x{image.shape[1]}, the teacher "
                                  f"needs {size}x{size}")
             return image
 
-        ds = self.builder.as_dataset(split=f"{self.split}[{start}:{stop}]", shuffle_files=False)
+        def file_of(ex):
+            return ex["file_name"] if has_file else tf.constant("")
+
+        ds = self.builder.as_dataset(split=f"{self.split}[{start}:{stop}]", shuffle_files=False).enumerate(start)
         if self.prealigned:
-            ds = ds.map(lambda ex: tf.numpy_function(as_is, [ex[self.image_key]], tf.uint8),
-                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.map(lambda pos, ex: tf.numpy_function(
+                lambda p, f, im: checked(as_is, p, f, im), [pos, file_of(ex), ex[self.image_key]],
+                (tf.uint8, tf.string)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:
-            ds = ds.map(lambda ex: tf.numpy_function(align, [ex[self.image_key],
-                                                             tf.cast(ex[self.landmarks_key], tf.float32)], tf.uint8),
-                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ds = ds.map(lambda pos, ex: tf.numpy_function(
+                lambda p, f, im, lm: checked(align, p, f, im, lm),
+                [pos, file_of(ex), ex[self.image_key], tf.cast(ex[self.landmarks_key], tf.float32)],
+                (tf.uint8, tf.string)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return ds.batch(batch_size).prefetch(2)
 
-    def load(self, positions):
-        positions = np.asarray(positions)
+    def dataset(self, start: int, stop: int, batch_size: int):
+        return self._pipeline(start, stop, batch_size, strict=True).map(lambda images, reasons: images)
+
+    def checked_dataset(self, start: int, stop: int, batch_size: int):
+        return self._pipeline(start, stop, batch_size, strict=False)
+
+    def load_checked(self, positions):
+        positions = np.asarray(positions).reshape(-1)
         start, stop = int(positions.min()), int(positions.max()) + 1
-        batch = np.concatenate(list(self.dataset(start, stop, stop - start).as_numpy_iterator()))
-        return batch[positions - start]
+        batches = list(self.checked_dataset(start, stop, stop - start).as_numpy_iterator())
+        images = np.concatenate([b[0] for b in batches])[positions - start]
+        reasons = np.concatenate([b[1] for b in batches])[positions - start]
+        return images, [r.decode("utf-8") if isinstance(r, bytes) else str(r) for r in reasons]
+
+    def load(self, positions):
+        images, reasons = self.load_checked(positions)
+        bad = next((r for r in reasons if r), None)
+        if bad:
+            raise CorruptFaceError(bad)
+        return images
 
 
 # --------------------------------------------------------------------------------------------------------- extraction
@@ -284,14 +415,29 @@ def _feature_dim(model: Any, infer, source: ImageSource, output_key: str | None)
         shape = shape.get(output_key)
     if isinstance(shape, tuple) and len(shape) == 2 and isinstance(shape[1], int):
         return int(shape[1])
-    probe = infer(np.asarray(source.load(np.arange(1)), dtype=np.uint8))
+    probe = infer(np.asarray(source.load_checked(np.arange(1))[0], dtype=np.uint8))
     return int(probe.reshape(probe.shape[0], -1).shape[1])
+
+
+_SKIP_HINT = "pass on_corrupt='skip' (--on_corrupt=skip) to leave unusable faces out and record them in the manifest"
+
+
+def check_source(source: ImageSource, on_corrupt: str = "fail") -> dict[int, str]:
+    """The faces of `source` known to be unusable before decoding (`source.precheck()`, `{position: reason}`).
+
+    With ``on_corrupt='fail'`` a non-empty result raises `CorruptFaceError` naming the first one and the count, so a
+    run stops before its expensive step; `extract_to_cache` calls it first."""
+    check_on_corrupt(on_corrupt)
+    known = source.precheck()
+    if known and on_corrupt == "fail":
+        raise CorruptFaceError(f"{known[min(known)]}; {len(known)} unusable face(s) in all; {_SKIP_HINT}")
+    return known
 
 
 def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike, *, manifest: Mapping[str, Any],
                      shard_size: int = 1024, batch_size: int = 64, dtype: str = "float32",
                      output_key: str | None = None, progress: bool = True, verify_existing: bool = True,
-                     on_shard_done: Callable[[int], None] | None = None) -> dict[str, Any]:
+                     on_shard_done: Callable[[int], None] | None = None, on_corrupt: str = "fail") -> dict[str, Any]:
     """Writes the features of `model` over `source` into a sharded cache at `out_dir`, resuming a killed run.
 
     Args:
@@ -303,16 +449,24 @@ def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike
         recorded and must match on resume.
       shard_size: rows per shard (the last shard may be shorter). batch_size: images per forward pass.
       on_shard_done: called with the shard index after each shard is written (tests use it to simulate a kill).
+      on_corrupt: 'fail' raises `CorruptFaceError` naming the first unusable face (before anything is written when
+        `source.precheck()` finds it); 'skip' leaves unusable faces out of their shard and lists them in the
+        manifest's ``skipped`` (`{"row_id", "position", "reason"}`, in source order). A resumed 'fail' run refuses
+        a cache whose finished shards left faces out.
 
-    Returns stats: count, num_shards, computed_shards, skipped_shards, faces_computed, seconds, faces_per_second.
+    Returns stats: count, num_shards, computed_shards, skipped_shards (finished shards reused), faces_computed,
+    skipped_faces (unusable faces left out of the cache), seconds, faces_per_second.
     Raises `CacheError` for a foreign, mismatched or corrupt cache.
     """
     for key in ("teacher", "layer"):
         if key not in manifest:
             raise ValueError(f"manifest: missing required field {key!r}")
-    if int(batch_size) < 1:
+    if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size}")
+    if isinstance(shard_size, bool) or int(shard_size) < 1:
+        raise ValueError(f"shard_size: expected a positive integer, got {shard_size}")
     out_dir = Path(out_dir)
+    check_source(source, on_corrupt)  # before the model runs or anything is written
     infer = _make_infer(model, output_key)
     extra = {k: v for k, v in manifest.items() if k not in ("teacher", "layer", "feature_dim")}
     feature_dim = manifest.get("feature_dim") or _feature_dim(model, infer, source, output_key)
@@ -320,34 +474,58 @@ def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike
                              dtype=dtype, count=len(source), shard_size=shard_size, source=source.description,
                              source_fingerprint=source.fingerprint(), **extra)
     n, num_shards, shard_size, batch_size = len(source), wanted["num_shards"], int(shard_size), int(batch_size)
-    stats = {"count": n, "num_shards": num_shards, "computed_shards": 0, "skipped_shards": 0, "faces_computed": 0}
+    stats = {"count": n, "num_shards": num_shards, "computed_shards": 0, "skipped_shards": 0, "faces_computed": 0,
+             "skipped_faces": 0}
     t0 = time.perf_counter()
     with C.writer_lock(out_dir):
         existing = C.check_compatible(out_dir, wanted)
         C.remove_stale_temp_files(out_dir)
         if existing is None:
             C.write_manifest(out_dir, wanted)
+        # faces left out by earlier runs, keyed by row id (written to the manifest before their shard)
+        left_out = {int(e["row_id"]): dict(e) for e in (existing or {}).get("skipped") or []}
         bar = _progress_bar(n, progress)
-        checksums = []
+        checksums, rows = [], []
         try:
             for k in range(num_shards):
                 start, stop = k * shard_size, min(n, (k + 1) * shard_size)
                 path = out_dir / C.shard_name(k)
-                expected_ids = source.row_ids[start:stop]
+                shard_ids = source.row_ids[start:stop]
                 if path.is_file():
+                    prev = [left_out[int(r)] for r in shard_ids if int(r) in left_out]
+                    if prev and on_corrupt == "fail":
+                        raise CorruptFaceError(
+                            f"{path}: an earlier run with on_corrupt='skip' left {len(prev)} unusable face(s) out of "
+                            f"shard {k} (first: {prev[0]['reason']}); rerun with on_corrupt='skip' "
+                            f"(--on_corrupt=skip), or delete {out_dir} to rebuild the cache")
+                    expected_ids = shard_ids[~np.isin(shard_ids, [e["row_id"] for e in prev])]
                     feats, ids = C.read_shard(path, verify=verify_existing)
                     if not np.array_equal(ids, expected_ids) or feats.shape[1] != feature_dim \
                             or feats.dtype != np.dtype(dtype):
                         raise C.CacheError(f"{path}: holds rows/features that do not match this source and teacher "
-                                           f"(shard {k} should have rows {start}..{stop - 1}); delete the cache")
+                                           f"(shard {k} should have rows {start}..{stop - 1}"
+                                           + (f" less {len(prev)} skipped" if prev else "") + "); delete the cache")
                     checksums.append(C.array_checksum(feats, ids))
+                    rows.append(len(ids))
                     stats["skipped_shards"] += 1
                     bar.update(stop - start)
                     continue
                 feats = np.empty((stop - start, feature_dim), dtype=dtype)
+                keep = np.ones(stop - start, dtype=bool)
+                entries = []
                 pos = 0
-                for images in _iterate(source.dataset(start, stop, batch_size), k):
+                for images, reasons in _iterate(source.checked_dataset(start, stop, batch_size), k):
                     m = images.shape[0]
+                    for j, reason in enumerate(reasons):
+                        if not reason:
+                            continue
+                        reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+                        row_id = int(shard_ids[pos + j])
+                        if on_corrupt == "fail":
+                            raise CorruptFaceError(f"{reason} (source position {start + pos + j}, row id {row_id}); "
+                                                   f"{_SKIP_HINT}")
+                        keep[pos + j] = False
+                        entries.append({"row_id": row_id, "position": start + pos + j, "reason": reason})
                     if m < batch_size:  # pad so every forward pass has the same shape
                         images = np.concatenate([images, np.repeat(images[-1:], batch_size - m, axis=0)])
                     out = infer(images)
@@ -359,22 +537,37 @@ def extract_to_cache(model: Any, source: ImageSource, out_dir: str | os.PathLike
                     bar.update(m)
                 if pos != stop - start:
                     raise ValueError(f"source gave {pos} images for shard {k}, expected {stop - start}")
-                if not np.all(np.isfinite(feats)):
+                if not np.all(np.isfinite(feats[keep])):
                     raise ValueError(f"shard {k}: the model produced NaN or inf features")
-                checksums.append(C.write_shard(path, feats, expected_ids))
+                in_shard = set(int(r) for r in shard_ids)
+                stale = [r for r in left_out if r in in_shard]  # recorded by a run killed before this shard
+                if entries or stale:
+                    for r in stale:
+                        del left_out[r]
+                    left_out.update({e["row_id"]: e for e in entries})
+                    # the manifest lists the faces left out before the shard that lacks them exists
+                    C.write_manifest(out_dir, dict(existing or wanted, skipped=_in_order(left_out)))
+                checksums.append(C.write_shard(path, feats[keep], shard_ids[keep]))
+                rows.append(int(keep.sum()))
                 stats["computed_shards"] += 1
-                stats["faces_computed"] += stop - start
+                stats["faces_computed"] += int(keep.sum())
                 if on_shard_done is not None:
                     on_shard_done(k)
         finally:
             bar.close()
-        final = dict(wanted, complete=True,
-                     shards=[{"file": C.shard_name(k), "rows": min(n, (k + 1) * shard_size) - k * shard_size,
-                              "checksum": checksums[k]} for k in range(num_shards)])
+        skipped = _in_order(left_out)
+        final = dict(wanted, complete=True, skipped=skipped,
+                     shards=[{"file": C.shard_name(k), "rows": rows[k], "checksum": checksums[k]}
+                             for k in range(num_shards)])
         C.write_manifest(out_dir, final)
     seconds = time.perf_counter() - t0
-    stats.update(seconds=seconds, faces_per_second=stats["faces_computed"] / seconds if seconds > 0 else 0.0)
+    stats.update(skipped_faces=len(skipped), seconds=seconds,
+                 faces_per_second=stats["faces_computed"] / seconds if seconds > 0 else 0.0)
     return stats
+
+
+def _in_order(entries: Mapping[int, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [dict(e) for e in sorted(entries.values(), key=lambda e: (int(e["position"]), int(e["row_id"])))]
 
 
 def _iterate(dataset, shard: int):

@@ -161,3 +161,53 @@ def test_read_landmarks_csv(tmp_path):
         lfw.read_landmarks_csv(_write(tmp_path, "lm.csv", header + good + good))
     with pytest.raises(ValueError, match=r"lm.csv:1: header lacks column\(s\) y4"):
         lfw.read_landmarks_csv(_write(tmp_path, "lm.csv", "path,x0,y0,x1,y1,x2,y2,x3,y3,x4\n"))
+
+
+def _lfw_folder(tmp_path, n=3, size=64):
+    """A tiny LFW-layout folder (`P<k>/P<k>_0001.jpg`, written by cv2) and its landmarks CSV."""
+    import cv2
+
+    root = tmp_path / "images"
+    rows = ["path,det,x0,y0,x1,y1,x2,y2,x3,y3,x4,y4"]
+    for k in range(n):
+        (root / f"P{k}").mkdir(parents=True)
+        image = np.random.default_rng(k).integers(0, 256, (size, size, 3), dtype=np.uint8)
+        assert cv2.imwrite(str(root / f"P{k}" / f"P{k}_0001.jpg"), image)
+        rows.append(f"P{k}/P{k}_0001.jpg,hog,44,24,36,24,20,24,28,24,32,40")
+    csv_path = tmp_path / "landmarks5.csv"
+    csv_path.write_text("\n".join(rows) + "\n")
+    return root, csv_path
+
+
+def test_landmarks_table_checks_images_and_frames(tmp_path):
+    root, csv_path = _lfw_folder(tmp_path)
+    table = lfw.read_landmarks_table(csv_path, image_root=root)
+    assert table.lines.tolist() == [2, 3, 4] and table.where(1) == f"P1/P1_0001.jpg ({csv_path} line 3, data row 1)"
+    assert table.read_image(root, 2).shape == (64, 64, 3)
+    assert lfw.read_landmarks_csv(csv_path, image_root=root)[0] == table.paths
+    # a landmark far outside its image: the CSV is refused, naming the image and the line
+    lines = csv_path.read_text().splitlines()
+    lines[2] = "P1/P1_0001.jpg,hog,44,24,36,24,20,24,28,24,32,400"
+    csv_path.write_text("\n".join(lines) + "\n")
+    lfw.read_landmarks_csv(csv_path)  # without images the CSV itself is fine
+    with pytest.raises(ValueError) as err:
+        lfw.read_landmarks_csv(csv_path, image_root=root)
+    assert str(err.value).startswith(f"{root / 'P1/P1_0001.jpg'} ({csv_path} line 3, data row 1): landmark 4 at "
+                                     "(x=32.00, y=400.00) lies outside the 64x64 image by more than 0.5 x its size")
+    lfw.read_landmarks_csv(csv_path, image_root=root, margin=6)  # a wider margin accepts it
+    table = lfw.read_landmarks_table(csv_path)
+    with pytest.raises(ValueError, match="landmark 4 at"):
+        table.read_image(root, 1)
+    # a truncated JPEG is refused too; 'skip' lists both problems by row
+    image = root / "P2" / "P2_0001.jpg"
+    image.write_bytes(image.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"P2_0001.jpg: corrupt or unreadable image: truncated JPEG \(no "
+                                         r"end-of-image marker\) \(300 bytes\) \(named in .*landmarks5.csv line 4"):
+        table.frame_problems(root, rows=[0, 2])
+    problems = table.frame_problems(root, on_corrupt="skip")
+    assert sorted(problems) == [1, 2] and "truncated JPEG" in problems[2]
+    with pytest.raises(ValueError, match="truncated JPEG"):
+        table.read_image(root, 2)
+    (root / "P0" / "P0_0001.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match=r"P0_0001.jpg: image not found \(named in .*landmarks5.csv line 2\)"):
+        lfw.read_landmarks_csv(csv_path, image_root=root)

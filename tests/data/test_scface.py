@@ -125,4 +125,37 @@ def test_load_protocol_faces_missing_and_corrupt(tmp_path):
         scface.load_protocol_faces(root, records, "close", size=16, splits=["world", "dev_gallery", "eval_gallery"])
     out = scface.load_protocol_faces(root, records, "close", size=16, on_corrupt="skip",
                                      splits=["world", "dev_gallery", "eval_gallery"])
-    assert len(out["world"]) == 687 and out["world"].skipped == [str(bad)]
+    assert len(out["world"]) == 687 and [s["file"] for s in out["world"].skipped] == [str(bad)]
+    assert out["world"].skipped[0]["name"] == gallery[3].name and "corrupt or unreadable" in out["world"].skipped[0][
+        "reason"]
+
+
+def test_load_protocol_faces_truncated_image_and_point_outside_the_image(tmp_path):
+    import shutil
+
+    root = tmp_path / "scface"
+    shutil.copytree(DUMMY, root, ignore=shutil.ignore_patterns("*.py"))
+    annotations = root / "scface_annotations.txt"
+    records = scface.read_annotations(annotations)
+    gallery = [r for r in records if r.camera == 0]  # splits dev_gallery / eval_gallery: subjects 44..130
+    cut = root / gallery[50].relpath
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    far = gallery[60]
+    assert far.line == records.index(far) + 2 and far.source == str(annotations)  # one comment line first
+    lines = annotations.read_bytes().split(b"\r\n")
+    lines[far.line - 1] = far.name.encode() + b"\t15\t20\t30\t21\t22\t-900\t21\t36"
+    annotations.write_bytes(b"\r\n".join(lines))
+    kw = dict(protocol="close", size=16, splits=["dev_gallery", "eval_gallery"])
+    with pytest.raises(ValueError, match=rf"{gallery[50].name}.JPG: corrupt or unreadable image: truncated JPEG"):
+        scface.load_protocol_faces(root, annotations, **kw)
+    cut.write_bytes((DUMMY / gallery[50].relpath).read_bytes())
+    with pytest.raises(ValueError) as err:
+        scface.load_protocol_faces(root, annotations, **kw)
+    assert str(err.value).startswith(f"{root / far.relpath} ({annotations} line {far.line}): annotated point 2 at "
+                                     f"(x=22.00, y=-900.00) lies outside the 40x48 image")
+    cut.write_bytes(cut.read_bytes()[:100])
+    out = scface.load_protocol_faces(root, annotations, on_corrupt="skip", **kw)
+    assert len(out["dev_gallery"]) + len(out["eval_gallery"]) == 87 - 2
+    skipped = out["dev_gallery"].skipped + out["eval_gallery"].skipped
+    assert sorted(s["name"] for s in skipped) == sorted([gallery[50].name, far.name])
+    assert {s["line"] for s in skipped} == {gallery[50].line, far.line}

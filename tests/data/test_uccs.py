@@ -85,7 +85,33 @@ def test_missing_and_corrupt_images(tmp_path):
     with pytest.raises(ValueError, match=files[0].name):
         uccs.load_uccs_subset(csv_path, num_subjects=10)
     sub = uccs.load_uccs_subset(csv_path, num_subjects=10, on_corrupt="skip")
-    assert sub.skipped == [str(files[0])]
+    assert [s["file"] for s in sub.skipped] == [str(files[0])] and sub.skipped[0]["face_ids"] == [1, 2]
+    assert "not a decodable image" in sub.skipped[0]["reason"]
     files[1].unlink()
     with pytest.raises(FileNotFoundError, match=files[1].name):
         uccs.load_uccs_subset(csv_path, num_subjects=10)
+
+
+def test_truncated_image_and_box_outside_the_image(tmp_path):
+    csv_path = uccs.write_synthetic_uccs(tmp_path / "u", num_subjects=12, max_faces=4, num_unknown=0, seed=1)
+    files = sorted(p for p in csv_path.parent.glob("*.jpg"))
+    files[0].write_bytes(files[0].read_bytes()[:200])  # a truncated JPEG: cv2.imread would decode it partially
+    lines = csv_path.read_text().splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith(files[1].name + ","))
+    f = lines[k].split(",")
+    lines[k] = ",".join(f[:3] + ["900", f[4]] + f[5:])  # FACE_X far right of the 80x48 scene
+    csv_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as err:
+        uccs.load_uccs_subset(csv_path, num_subjects=10)
+    assert f"{files[0]}: corrupt or unreadable image: truncated JPEG (no end-of-image marker)" in str(err.value)
+    assert f"named in {csv_path} line(s)" in str(err.value)
+    files[0].unlink()
+    lines = [line for line in lines if not line.startswith(files[0].name + ",")]
+    csv_path.write_text("\n".join(lines) + "\n")
+    k = next(i for i, line in enumerate(lines) if line.startswith(files[1].name + ","))
+    with pytest.raises(ValueError, match=rf"{files[1].name} \(face {int(f[1])}, .*training.csv line {k + 1}\): box "
+                                         r"corner 0 at \(x=900.00"):
+        uccs.load_uccs_subset(csv_path, num_subjects=10)
+    sub = uccs.load_uccs_subset(csv_path, num_subjects=10, on_corrupt="skip")
+    assert [(s["face_ids"], s["lines"]) for s in sub.skipped] == [([int(f[1])], [k + 1])]
+    assert int(f[1]) not in set(sub.train_face_ids.tolist()) | set(sub.test_face_ids.tolist())

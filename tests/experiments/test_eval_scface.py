@@ -25,7 +25,7 @@ def test_cli_paper_protocol_on_dummy_data(tmp_path):
     assert "1200 probes x 80 gallery" in proc.stdout
     r = json.loads((out / "results.json").read_text())
     assert r["gallery"] == 80 and r["probes"] == 1200 and r["train_images"] == 800
-    assert len(r["train_subjects"]) == 50
+    assert len(r["train_subjects"]) == 50 and r["num_skipped"] == 0 and r["skipped"] == {}
     assert {d: v["probes"] for d, v in r["rank1_per_distance"].items()} == {"1": 400, "2": 400, "3": 400}
     per = [v["rank1"] for v in r["rank1_per_distance"].values()]
     assert np.isclose(np.mean(per), r["rank1_total"])  # equal probes per distance

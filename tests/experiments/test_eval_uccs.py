@@ -25,7 +25,7 @@ def test_finetune_frozen_student(tmp_path, uccs_csv):
     pretrained.save(tmp_path / "pre.keras")
     r = eval_uccs.run(str(uccs_csv), str(tmp_path / "out"), student=str(tmp_path / "pre.keras"), epochs=1,
                       batch_size=128)
-    assert r["num_subjects"] == 180 and r["test_images"] > 0
+    assert r["num_subjects"] == 180 and r["test_images"] > 0 and r["num_skipped"] == 0 and r["skipped"] == []
     assert 0.0 <= r["top5_error"] <= r["top1_error"] <= 1.0
     assert r["top1_correct"] == round((1 - r["top1_error"]) * r["test_images"])
     assert "conv1" in r["frozen_layers"] and "bn10" in r["frozen_layers"] and "mimic" not in r["frozen_layers"]
