@@ -122,7 +122,8 @@ def test_global_batches_do_not_depend_on_the_number_of_workers(built):
 def test_bad_sources_are_named(built):
     builder, _ = built
     with pytest.raises(ValueError, match="row_id"):
-        TfdsFaces(builder.data_dir)  # UMDFaces has no row_id feature
+        TfdsFaces(builder.data_dir, id_key="row_id")  # UMDFaces has no row_id feature
+    assert TfdsFaces(builder.data_dir).id_key is None  # "auto": positions in the split
     with pytest.raises(ValueError, match="no_such_dataset"):
         TfdsFaces("no_such_dataset", data_dir=str(Path(builder.data_dir).parents[2]))
     with pytest.raises(ValueError, match="sampling"):
