@@ -29,7 +29,8 @@ def define_flags() -> None:
     flags.DEFINE_string("checkpoint", None, "student .keras file, or .weights.h5 (with config.json)")
     flags.DEFINE_string("config", None, "training config JSON for a .weights.h5 checkpoint (default: beside it)")
     flags.DEFINE_string("out_dir", None, "destination folder")
-    flags.DEFINE_integer("resolution", None, "student input side p (default: read from the model)")
+    flags.DEFINE_integer("resolution", None, "student input side p (default: read from the model; refused when it "
+                         "differs from the checkpoint's run record)")
     flags.DEFINE_list("kinds", list(KINDS), f"artifact kinds, a subset of {','.join(KINDS)}")
     flags.DEFINE_string("representative", "auto",
                         "calibration faces: npz:PATH | npy:PATH | lfw | synthetic | auto (lfw when present)")
@@ -46,7 +47,9 @@ def main(argv) -> None:
     from skd_tf import export as E
     from skd_tf.utils.io import write_json
 
-    model = E.load_student(FLAGS.checkpoint, config=FLAGS.config)
+    # A .weights.h5 does not record its resolution: load_student takes it from the run record (config.json) and
+    # refuses a --resolution or --config that disagrees with it, before any face is read or any file written.
+    model = E.load_student(FLAGS.checkpoint, config=FLAGS.config, resolution=FLAGS.resolution)
     resolution = FLAGS.resolution or int(model.inputs[0].shape[1])
     images, described = E.representative_faces(FLAGS.representative, resolution, FLAGS.num_representative,
                                              FLAGS.seed)

@@ -12,7 +12,11 @@ chips with landmarks, labels and row ids, streamed and degraded on the fly (--pe
 [M], row_ids [N], labels [N] (`skd_tf.training.data_io.save_student_arrays`). --teacher_features: a feature-cache directory or an `.npz`
 (features, row_ids). --selection: `alpha.npy` of `experiments.select` (aligned with the features' rows), its folder,
 or an `.npz` (alpha, row_ids). Rerunning the same command after a kill resumes where it stopped. The resolved flags
-are written to MODEL_DIR/flags.json. All training goes through `skd_tf.training.train_student`.
+are written to MODEL_DIR/flags.json once every check has passed (flags, data, the folder's recorded flags and stage
+settings): a refused run leaves flags.json and config.json as they were, and a resumed folder's flags must match the
+recorded ones (except --verbose, --tensorboard, --strategy). A run whose loss or weights become non-finite exits
+non-zero naming the stage, epoch, step and learning rate, writes no student/result files, and cannot be resumed
+(use a new --model_dir with a lower learning rate). All training goes through `skd_tf.training.train_student`.
 """
 from __future__ import annotations
 
@@ -75,18 +79,46 @@ def _defaults():
     return TrainConfig()
 
 
+# Flags that do not change what the folder holds: a resumed run may change them.
+_UNRECORDED = ("verbose", "tensorboard", "strategy")
+
+
+def check_flags() -> None:
+    """The flag checks that need no file: what each supervision mode needs (Section IV-C)."""
+    mode = FLAGS.supervision
+    if FLAGS.epochs > 0 and mode in ("s", "sc", "dc") and not FLAGS.teacher_features:
+        raise ValueError(f"--supervision={mode} regresses the teacher's features (Eq. 6): give --teacher_features "
+                         f"(a feature-cache directory or an .npz of features and row_ids)")
+    if FLAGS.epochs > 0 and mode in ("s", "sc") and not FLAGS.selection:
+        raise ValueError(f"--supervision={mode} weights L_reg by the selection alpha (Eq. 6): give --selection "
+                         f"(alpha.npy of experiments.select, its folder or an .npz); --supervision=dc uses every "
+                         f"face")
+    if FLAGS.init_checkpoint and not Path(FLAGS.init_checkpoint).is_file():
+        raise FileNotFoundError(f"--init_checkpoint={FLAGS.init_checkpoint} does not exist (expected a student "
+                                f".weights.h5)")
+
+
 def main(argv) -> None:
     del argv
     # The strategy is created before any other TensorFlow work (MultiWorkerMirroredStrategy requires it).
-    from skd_tf.training.distribute import make_strategy
+    from skd_tf.training.distribute import is_chief, make_strategy
     strategy = make_strategy(FLAGS.strategy)
     from skd_tf.training import TrainConfig, train_student
     from skd_tf.training.data_io import load_student_data
-    from skd_tf.utils.io import write_json
+    from skd_tf.training.runner import check_run
+    from skd_tf.utils.io import check_settings, write_json
 
+    # Everything that can refuse the run is checked before anything is written (flags.json and config.json change
+    # only for an accepted run): the flags, the recorded flags of a resumed folder, the data files, then every
+    # check train_student makes (stage settings, divergence markers, resolutions).
     model_dir = Path(FLAGS.model_dir)
     config = TrainConfig(**{f.name: FLAGS[f.name].value for f in dataclasses.fields(TrainConfig)
-                            if f.name in _DEFINED})
+                            if f.name in _DEFINED}).validate()
+    check_flags()
+    recorded = {name: FLAGS[name].value for name in _DEFINED}
+    check_settings(model_dir / "flags.json", recorded, write=False, ignore=_UNRECORDED,
+                   defaults={name: FLAGS[name].default for name in _DEFINED},
+                   hint="use another --model_dir, or resume with the recorded flags")
     from skd_tf.data.sources import Degradation
 
     degradation = Degradation(FLAGS.resolution, FLAGS.perturbations, FLAGS.sampling, FLAGS.jitter, seed=FLAGS.seed)
@@ -94,8 +126,13 @@ def main(argv) -> None:
     train = load_student_data(FLAGS.train_data, FLAGS.teacher_features, FLAGS.selection, **kwargs)
     val = load_student_data(FLAGS.val_data, FLAGS.teacher_features, FLAGS.selection, **kwargs) \
         if FLAGS.val_data else None
-    model_dir.mkdir(parents=True, exist_ok=True)
-    write_json(model_dir / "flags.json", {name: FLAGS[name].value for name in _DEFINED})
+    for flag, data in (("train_data", train), ("val_data", val)):
+        if data is not None and data.resolution != FLAGS.resolution:
+            raise ValueError(f"--{flag}={FLAGS[flag].value}: expected {FLAGS.resolution}x{FLAGS.resolution} faces "
+                             f"(--resolution={FLAGS.resolution}), got {data.resolution}x{data.resolution}")
+    check_run(config, train, val_data=val, init_weights=FLAGS.init_checkpoint, model_dir=model_dir)
+    if is_chief(strategy):
+        write_json(model_dir / "flags.json", recorded)
     result = train_student(config, train, val_data=val, init_weights=FLAGS.init_checkpoint, model_dir=model_dir,
                            strategy=strategy)
     print(json.dumps({"model_dir": str(model_dir), "weights": str(result.weights_path), **result.metrics}))

@@ -30,7 +30,6 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from skd_tf.utils.io import write_bytes, write_json
+from skd_tf.utils.io import atomic_dir, dumps_json, write_bytes, write_json
 
 KINDS = ("saved_model", "float32", "float16", "dynamic_int8", "int8")
 TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
@@ -99,7 +98,46 @@ def _find_keys(obj: Any, keys: Sequence[str], found: dict | None = None) -> dict
     return found
 
 
-def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mapping | None = None):
+def _read_json_record(path: Path, what: str) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {path} is not valid JSON: {e}") from None
+
+
+def run_records(checkpoint: str | os.PathLike) -> list[Path]:
+    """The files in which the training run recorded how the `.weights.h5` at `checkpoint` was made (the weights
+    themselves do not record the resolution: no weight shape depends on p). For `model_dir/student.weights.h5` (or any
+    checkpoint beside a training `config.json`): that `config.json` and every `model_dir/stage*/stage.json`; for a
+    stage checkpoint `model_dir/stage*/*.weights.h5`: the stage's `stage.json` and `model_dir/config.json`."""
+    path = Path(checkpoint)
+    folder = path.parent
+    records = []
+    if (folder / "stage.json").is_file():
+        records.append(folder / "stage.json")
+        if (folder.parent / "config.json").is_file():
+            records.append(folder.parent / "config.json")
+    elif (folder / "config.json").is_file():
+        records.append(folder / "config.json")
+        records.extend(sorted(folder.glob("stage*/stage.json")))
+    return records
+
+
+def _resolution_of(value: Any, where: str) -> int:
+    try:
+        res = int(value)
+    except (TypeError, ValueError):
+        res = 0
+    if res < 1 or res != value:
+        raise ValueError(f"{where}: field 'resolution': expected a positive int (the student's input side p), got "
+                         f"{value!r}")
+    return res
+
+
+def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mapping | None = None,
+                 resolution: int | None = None):
     """Returns a Keras student from a `keras.Model`, a `.keras` file, or a `.weights.h5` file plus its config.
 
     For `.weights.h5`, `config` is the resolved config JSON the training module writes (a path or a dict) holding
@@ -107,17 +145,24 @@ def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mappin
     depth (null values are skipped, so `skd_tf.training`'s config.json with its "resolved" block works); when
     `config` is None, `config.json` / `resolved_config.json` / `<stem>.json` beside the weights, or `config.json` one
     folder up (a stage checkpoint of a training run), is used.
+
+    A `.weights.h5` does not record the resolution it was trained at (no weight shape depends on p, so the weights
+    load into a network of any p): it is taken from the config and cross-checked against the checkpoint's own run
+    record (`run_records`: the training run's config.json and stage.json files). A config or records that disagree,
+    or an explicit `resolution` that differs from the student's, raise `ValueError` naming both values and files.
     """
     import keras
 
+    if resolution is not None:
+        resolution = _resolution_of(resolution, "resolution")
     if isinstance(model_or_checkpoint, keras.Model):
-        return model_or_checkpoint
+        return _check_resolution(model_or_checkpoint, resolution, f"model '{model_or_checkpoint.name}'")
     path = Path(model_or_checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"student checkpoint {path} does not exist (expected a .keras or .weights.h5 file)")
     name = path.name
     if name.endswith(".keras"):
-        return keras.saving.load_model(path, compile=False)
+        return _check_resolution(keras.saving.load_model(path, compile=False), resolution, str(path))
     if name.endswith(".weights.h5"):
         if config is None:
             stem = name[: -len(".weights.h5")]
@@ -129,27 +174,48 @@ def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mappin
                     f"{path}: no config given and none of {[str(c) for c in candidates]} exists; pass config=")
             config = found[0]
         if isinstance(config, Mapping):
-            cfg, cfg_name = dict(config), "config dict"
+            cfg, cfg_name, cfg_path = dict(config), "config dict", None
         else:
-            cfg_name = str(config)
-            try:
-                cfg = json.loads(Path(config).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise FileNotFoundError(f"student config {config} does not exist") from None
-            except json.JSONDecodeError as e:
-                raise ValueError(f"student config {config} is not valid JSON: {e}") from None
+            cfg_name, cfg_path = str(config), Path(config)
+            cfg = _read_json_record(cfg_path, "student config")
         kw = _find_keys(cfg, _BUILD_KEYS)
         for required in ("resolution", "feature_dim", "num_classes"):
             if required not in kw:
                 raise ValueError(f"{cfg_name}: field '{required}' (int) is required to rebuild the student for {path}")
+        res = _resolution_of(kw["resolution"], cfg_name)
+        for record in run_records(path):
+            if cfg_path is not None and record.resolve() == cfg_path.resolve():
+                continue
+            rec = _find_keys(_read_json_record(record, "run record"), ("resolution",)).get("resolution")
+            if rec is not None and _resolution_of(rec, str(record)) != res:
+                raise ValueError(
+                    f"{path}: {cfg_name} says resolution {res} but the checkpoint's run record {record} says "
+                    f"resolution {rec}; the weights do not record the resolution (no weight shape depends on it), "
+                    f"so a {res} px network would be built around weights trained at {rec} px. Pass the run's own "
+                    f"config (or none, to use the one beside the checkpoint)")
+        if resolution is not None and resolution != res:
+            raise ValueError(
+                f"{path}: asked for resolution {resolution} but {cfg_name} (the checkpoint's run record) says "
+                f"resolution {res}; the weights do not record the resolution (no weight shape depends on it), so a "
+                f"{resolution} px network would be built around weights trained at {res} px. Export at resolution "
+                f"{res}, or give the checkpoint of a {resolution} px student")
         from skd_tf.models.student import build_student
 
-        model = build_student(int(kw["resolution"]), feature_dim=int(kw["feature_dim"]),
+        model = build_student(res, feature_dim=int(kw["feature_dim"]),
                               num_classes=int(kw["num_classes"]), identity_dim=int(kw.get("identity_dim", 128)),
                               identity_activation=kw.get("identity_activation"))
         model.load_weights(path)
         return model
     raise ValueError(f"student checkpoint {path}: expected a keras.Model, a '.keras' file or a '.weights.h5' file")
+
+
+def _check_resolution(model, resolution: int | None, what: str):
+    """Refuses an explicit `resolution` other than the model's input side; returns the model."""
+    shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
+    if resolution is not None and len(shape) == 4 and shape[1] != resolution:
+        raise ValueError(f"{what}: asked for resolution {resolution} but the model's input is {shape[1]}x{shape[2]} "
+                         f"px (input shape {shape}); export it at resolution {shape[1]}")
+    return model
 
 
 def _check_student(model, resolution: int) -> None:
@@ -227,23 +293,10 @@ def _write_saved_model(model, path: Path, resolution: int, *, with_bytes: bool) 
         archive.write_out(str(tmp), verbose=False)
 
 
-@contextlib.contextmanager
 def _atomic_dir(path: Path):
-    """Yields a temporary folder beside `path`; on success it replaces `path` (a folder), on error it is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / "x")
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    """Yields a temporary folder beside `path`; on success it replaces `path` (a folder), on error it is removed
+    (`skd_tf.utils.io.atomic_dir`: the folder gets the mode mkdir() would give it under the umask)."""
+    return atomic_dir(path)
 
 
 def load_saved_model_signature(path: str | os.PathLike, signature: str = SIGNATURE) -> Callable[..., dict]:
@@ -514,7 +567,7 @@ def export_student(model_or_checkpoint: Any, out_dir: str | os.PathLike, *, reso
         raise ValueError(f"kinds: expected a non-empty subset of {KINDS}, got {kinds}")
     resolution = int(resolution)
     metadata = dict(metadata or {})
-    model = load_student(model_or_checkpoint, config=config)
+    model = load_student(model_or_checkpoint, config=config, resolution=resolution)
     _check_student(model, resolution)
     rng = np.random.default_rng(seed)
     if representative_images is None:
@@ -563,7 +616,7 @@ def export_student(model_or_checkpoint: Any, out_dir: str | os.PathLike, *, reso
             side["file"] = tfl.name
             side["tflite_metadata_entry"] = TFLITE_METADATA_NAME
             model_bytes = embed_tflite_metadata(model_bytes, TFLITE_METADATA_NAME,
-                                                json.dumps(side, default=_jsonable).encode("utf-8"))
+                                                dumps_json(side, indent=None).encode("utf-8"))
             write_bytes(tfl, model_bytes)
             side.update(size_bytes=_size_bytes(tfl), sha256=_sha256(tfl))
             write_json(out_dir / f"{tfl.name}.json", side)
@@ -573,16 +626,6 @@ def export_student(model_or_checkpoint: Any, out_dir: str | os.PathLike, *, reso
         "artifacts": {k: {"path": p.name, "sidecar": ("saved_model.json" if k == "saved_model" else f"{p.name}.json")}
                       for k, p in paths.items()}})
     return paths
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
 # ----------------------------------------------------------------------------------------------------------------

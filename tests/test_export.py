@@ -239,3 +239,59 @@ def test_export_rejects_bad_arguments(exported, tmp_path):
     with pytest.raises(ValueError, match="feature_dim"):
         E.export_student(bad, tmp_path / "o", resolution=p, representative_images=None)
     assert not zipfile.is_zipfile(bad)
+
+
+def _weights_run(tmp_path, p=16):
+    """A training run's layout: model_dir/student.weights.h5, config.json and a stage's stage.json, all at p px."""
+    model = build_student(p, feature_dim=8, num_classes=3, seed=0)
+    run = tmp_path / "run"
+    (run / "stage3_sc").mkdir(parents=True)
+    model.save_weights(run / "student.weights.h5")
+    (run / "config.json").write_text(json.dumps({"resolution": p, "feature_dim": None, "num_classes": None,
+                                                 "resolved": {"feature_dim": 8, "num_classes": 3}}))
+    (run / "stage3_sc" / "stage.json").write_text(json.dumps({"mode": "sc", "resolution": p}))
+    return model, run
+
+
+def test_weights_checkpoint_resolution_comes_from_its_run_record(tmp_path):
+    """The weights of a 16 px student load into a network of any p (no weight shape depends on it): a mismatching
+    resolution or config is refused, naming both values and files, before anything is written."""
+    model, run = _weights_run(tmp_path)
+    weights = run / "student.weights.h5"
+    assert E.run_records(weights) == [run / "config.json", run / "stage3_sc" / "stage.json"]
+    loaded = E.load_student(weights, resolution=16)
+    assert tuple(loaded.inputs[0].shape) == (None, 16, 16, 3)
+    with pytest.raises(ValueError) as exc:
+        E.load_student(weights, resolution=32)
+    msg = str(exc.value)
+    assert msg.startswith(f"{weights}: asked for resolution 32 but {run / 'config.json'} (the checkpoint's run "
+                          f"record) says resolution 16"), msg
+    cfg32 = tmp_path / "cfg32.json"
+    cfg32.write_text(json.dumps({"resolution": 32, "feature_dim": 8, "num_classes": 3}))
+    with pytest.raises(ValueError, match=rf"{cfg32} says resolution 32 but the checkpoint's run record "
+                                         rf"{run / 'config.json'} says resolution 16"):
+        E.load_student(weights, config=cfg32)
+    with pytest.raises(ValueError, match=r"config dict says resolution 32 but"):
+        E.load_student(weights, config={"resolution": 32, "feature_dim": 8, "num_classes": 3})
+    # config.json overwritten with 32 by a refused rerun (before issue 13): the stage records still say 16.
+    (run / "config.json").write_text(json.dumps({"resolution": 32, "feature_dim": 8, "num_classes": 3}))
+    with pytest.raises(ValueError, match=rf"{run / 'config.json'} says resolution 32 but the checkpoint's run "
+                                         rf"record {run / 'stage3_sc' / 'stage.json'} says resolution 16"):
+        E.load_student(weights)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="says resolution 16"):
+        E.export_student(weights, out, resolution=32, representative_images=None, kinds=("float32",),
+                         config=cfg32)
+    assert not out.exists()
+    with pytest.raises(ValueError, match=r"asked for resolution 32 but the model's input is 16x16 px"):
+        E.load_student(model, resolution=32)
+
+
+def test_stage_checkpoint_records(tmp_path):
+    _, run = _weights_run(tmp_path)
+    stage_ckpt = run / "stage3_sc" / "best.weights.h5"
+    build_student(16, feature_dim=8, num_classes=3, seed=0).save_weights(stage_ckpt)
+    assert E.run_records(stage_ckpt) == [run / "stage3_sc" / "stage.json", run / "config.json"]
+    assert tuple(E.load_student(stage_ckpt).inputs[0].shape) == (None, 16, 16, 3)
+    with pytest.raises(ValueError, match=r"asked for resolution 64"):
+        E.load_student(stage_ckpt, resolution=64)

@@ -8,7 +8,9 @@ model_dir layout:
     stage1_c/, stage3_<mode>/   per stage: stage.json (its settings; a rerun with other settings is refused),
                                 backup/ (BackupAndRestore, removed when the stage completes),
                                 best.weights.h5 + best.json (best val_loss, or loss without validation data),
-                                final.weights.h5, history.csv, tensorboard/, done.json
+                                final.weights.h5, history.csv, tensorboard/, done.json;
+                                diverged.json instead of done.json/final.weights.h5 when the stage's loss or weights
+                                became non-finite (epoch, step, learning rate; resuming the folder is refused)
     student.weights.h5          the trained student's weights (best of stage 3 when `restore_best`, else final)
     student.keras               the same student as a full Keras model
     result.json                 final metrics and paths
@@ -16,6 +18,12 @@ model_dir layout:
 A run killed at any point and started again with the same arguments skips completed stages and resumes the current
 one from its last completed epoch: the data order of epoch e depends only on (seed, e) (`skd_tf.data.pipeline`), so
 the resumed run ends with the same weights as an uninterrupted one.
+
+Refusals come before any write: `check_run` (called first by `train_student`) validates the config, the data's
+resolution, every stage's recorded settings and the divergence markers without writing anything, so a refused rerun
+leaves config.json as it was. Training stops on the first non-finite loss (checked every step) or weight (checked
+every epoch) with `skd_tf.training.divergence.TrainingDiverged`, before any checkpoint of the non-finite state is
+written; the backup of the last completed epoch is kept.
 
 Optimiser: Adam (lr 1e-3, cosine decay to 1% over each stage) by default. Adam copes with the very different gradient
 scales of L_cls and of the raw (un-normalised, D-dimensional) L_reg under the paper's equal weighting without tuning,
@@ -39,7 +47,8 @@ import tensorflow as tf
 from skd_tf.data.pipeline import StudentData, check_join, make_distributed_dataset
 from skd_tf.models.student import build_student
 from skd_tf.training import losses as L
-from skd_tf.training.distribute import is_chief, make_strategy, set_mixed_precision
+from skd_tf.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision
+from skd_tf.training.divergence import StopOnNonFinite, TrainingDiverged, check_not_diverged, write_marker
 from skd_tf.training.model import DistillationModel
 from skd_tf.utils.io import atomic_path, check_settings, write_json
 
@@ -76,6 +85,8 @@ class TrainConfig:
     verbose: int = 0
 
     def validate(self) -> "TrainConfig":
+        """Checks every field's type and range (raises ValueError naming the field, the expected range and the value
+        given) before anything is built or written."""
         L.check_mode(self.supervision)
         if self.feature_norm not in L.FEATURE_NORMS:
             raise ValueError(f"feature_norm: expected one of {L.FEATURE_NORMS}, got {self.feature_norm!r}")
@@ -83,11 +94,36 @@ class TrainConfig:
             raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {self.optimizer!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule: expected 'cosine' or 'constant', got {self.lr_schedule!r}")
-        for f in ("epochs", "init_epochs"):
-            if getattr(self, f) < 0:
-                raise ValueError(f"{f}: expected >= 0, got {getattr(self, f)}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
+        _check_int("resolution", self.resolution, 1)
+        for f in ("epochs", "init_epochs", "seed"):
+            _check_int(f, getattr(self, f), 0)
+        if self.verbose != "auto":
+            _check_int("verbose", self.verbose, 0)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("identity_dim", self.identity_dim, 1)
+        for f in ("feature_dim", "num_classes", "shuffle_buffer"):
+            if getattr(self, f) is not None:
+                _check_int(f, getattr(self, f), 1)
+        _check_float("learning_rate", self.learning_rate, positive=True)
+        if self.finetune_learning_rate is not None:
+            _check_float("finetune_learning_rate", self.finetune_learning_rate, positive=True)
+        for f in ("weight_decay", "cls_weight", "reg_weight"):
+            _check_float(f, getattr(self, f))
+        _check_float("feature_scale", self.feature_scale, positive=True)
+        _check_float("momentum", self.momentum)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum: expected a finite number in [0, 1), got {self.momentum!r}")
+        if self.epochs > 0:
+            used = [w for w, on in (("cls_weight", L.uses_classification(self.supervision)),
+                                    ("reg_weight", L.uses_regression(self.supervision))) if on]
+            if all(getattr(self, w) == 0 for w in used):
+                raise ValueError(f"{' and '.join(used)}: supervision {self.supervision!r} would train on a zero "
+                                 f"loss; expected {' or '.join(used)} > 0")
+        for f in ("mixed_precision", "jit_compile", "restore_best", "tensorboard"):
+            if not isinstance(getattr(self, f), (bool, np.bool_)):
+                raise ValueError(f"{f}: expected a bool, got {getattr(self, f)!r}")
         return self
 
     @classmethod
@@ -97,6 +133,19 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"TrainConfig: unknown field(s) {sorted(unknown)}")
         return cls(**d)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, positive: bool = False) -> None:
+    """A finite number >= 0 (> 0 when `positive`)."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and math.isfinite(value) and (value > 0 if positive else value >= 0)
+    if not ok:
+        raise ValueError(f"{name}: expected a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -129,6 +178,8 @@ class BestStudentCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is None or not np.isfinite(value) or value >= self.best:
             return
+        if not all(np.isfinite(w).all() for w in self.student.get_weights()):
+            return  # never a best checkpoint with NaN/inf weights (StopOnNonFinite stops such a run)
         self.best = float(value)
         if self.write:
             save_student_weights(self.student, self.path)
@@ -179,29 +230,53 @@ def _history_dict(h) -> dict:
     return {k: [float(v) for v in vs] for k, vs in (h.history if h is not None else {}).items()}
 
 
+def stage_settings(mode: str, epochs: int, learning_rate: float, train_data: StudentData,
+                   val_data: StudentData | None, config: TrainConfig) -> dict:
+    """What a stage's result depends on, recorded in its stage.json (a rerun with other settings is refused)."""
+    return {"mode": mode, "epochs": epochs, "learning_rate": learning_rate, "resolution": train_data.resolution,
+            "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
+            "train_data": train_data.describe(), **{k: getattr(config, k) for k in _STAGE_KEYS}}
+
+
+def check_stage(stage_dir: Path, mode: str, epochs: int, learning_rate: float, train_data: StudentData,
+                val_data: StudentData | None, config: TrainConfig, *, write: bool = False) -> bool:
+    """The checks a stage makes before it trains: not diverged before (`diverged.json`), the settings recorded in
+    stage.json (written when `write` and absent), and, unless the stage is complete, the data it needs (teacher
+    features for s/sc/dc, for validation too; alpha for s/sc). Returns True when the stage is already complete."""
+    stage_dir = Path(stage_dir)
+    check_not_diverged(stage_dir)
+    check_settings(stage_dir / "stage.json", stage_settings(mode, epochs, learning_rate, train_data, val_data, config),
+                   write=write, hint="use another model_dir")
+    if (stage_dir / "done.json").is_file() and (stage_dir / "final.weights.h5").is_file():
+        return True
+    need_feats = L.uses_regression(mode)
+    try:
+        check_join(train_data.source.rows_used(train_data.table.row_ids), train_data.table,
+                   need_features=need_feats, need_alpha=L.uses_alpha(mode))
+    except ValueError as e:
+        raise ValueError(f"{stage_dir.name}: supervision {mode!r}: {e}") from None
+    if val_data is not None and need_feats and val_data.table.features is None:
+        raise ValueError(f"val_data.table.features: supervision {mode!r} needs teacher features for validation too")
+    return False
+
+
 def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float, stage_dir: Path,
               train_data: StudentData, val_data: StudentData | None, config: TrainConfig,
               strategy: tf.distribute.Strategy, extra_callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
     """Trains `student` in place with supervision `mode` for `epochs` epochs; resumable; returns a summary dict.
 
-    A stage whose `done.json` exists is not rerun: its final weights are loaded instead.
+    A stage whose `done.json` exists is not rerun: its final weights are loaded instead. A stage whose loss or
+    weights become non-finite raises `TrainingDiverged` (epoch, step, learning rate) and leaves `diverged.json`
+    (resuming it is refused), its backup of the last good epoch, and no done.json / final / best checkpoint of
+    the non-finite state.
     """
     stage_dir = Path(stage_dir)
     done, final_path = stage_dir / "done.json", stage_dir / "final.weights.h5"
-    check_settings(stage_dir / "stage.json", {
-        "mode": mode, "epochs": epochs, "learning_rate": learning_rate, "resolution": train_data.resolution,
-        "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
-        "train_data": train_data.describe(), **{k: getattr(config, k) for k in _STAGE_KEYS}},
-        write=is_chief(strategy), hint="use another model_dir")
-    if done.is_file() and final_path.is_file():
+    if check_stage(stage_dir, mode, epochs, learning_rate, train_data, val_data, config, write=is_chief(strategy)):
         student.load_weights(final_path)
         return json.loads(done.read_text())
     chief = is_chief(strategy)
     need_feats = L.uses_regression(mode)
-    check_join(train_data.source.rows_used(train_data.table.row_ids), train_data.table, need_features=need_feats,
-               need_alpha=L.uses_alpha(mode))
-    if val_data is not None and need_feats and val_data.table.features is None:
-        raise ValueError(f"val_data.table.features: supervision {mode!r} needs teacher features for validation too")
     stage_dir.mkdir(parents=True, exist_ok=True)
     backup_dir = stage_dir / "backup" if chief else stage_dir / f"backup_worker{strategy.cluster_resolver.task_id}"
     replicas = strategy.num_replicas_in_sync
@@ -214,15 +289,20 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
         model.build()
     first_epoch = min(_backup_epoch(backup_dir), epochs)
     history = None
-    if first_epoch < epochs:
+    # fit runs even when the backup already holds the last epoch (killed before done.json was written): its
+    # BackupAndRestore restores those weights and trains no further epoch; skipping fit would save the stage's
+    # initial weights as final.
+    if epochs > 0:
         ds = make_distributed_dataset(strategy, train_data, config.batch_size, with_features=need_feats,
-                                      shuffle=True, seed=config.seed, first_epoch=first_epoch,
-                                      num_epochs=epochs - first_epoch, shuffle_buffer=config.shuffle_buffer)
+                                      shuffle=True, seed=config.seed, first_epoch=min(first_epoch, epochs - 1),
+                                      num_epochs=max(1, epochs - first_epoch), shuffle_buffer=config.shuffle_buffer)
         val_ds = None
         if val_data is not None:
             val_ds = make_distributed_dataset(strategy, val_data, config.batch_size, with_features=need_feats,
                                               shuffle=False, num_epochs=1)
-        callbacks = [keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
+        # StopOnNonFinite first: its on_epoch_end must refuse a non-finite state before anything saves it.
+        callbacks = [StopOnNonFinite(stage_dir.name, learning_rate, steps, weights=student, stage_dir=stage_dir),
+                     keras.callbacks.BackupAndRestore(str(backup_dir), double_checkpoint=True,
                                                       delete_checkpoint=False),
                      BestStudentCheckpoint(student, stage_dir / "best.weights.h5",
                                            "val_loss" if val_ds is not None else "loss", write=chief)]
@@ -235,9 +315,15 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
         with warnings.catch_warnings():
             # Mode s trains no classifier: Keras would warn that identity/logits get no gradient (Section IV-C).
             warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
-            history = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds, callbacks=callbacks,
-                                validation_steps=val_data.steps_per_epoch(config.batch_size, replicas) if val_ds else None,
-                                verbose=config.verbose, shuffle=False)
+            try:
+                history = model.fit(ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds,
+                                    callbacks=callbacks, verbose=config.verbose, shuffle=False,
+                                    validation_steps=val_data.steps_per_epoch(config.batch_size, replicas)
+                                    if val_ds else None)
+            except TrainingDiverged as e:
+                if chief:
+                    write_marker(stage_dir, {**e.info, "mode": mode, "base_learning_rate": learning_rate})
+                raise
     summary = {"mode": mode, "epochs": epochs, "resumed_at_epoch": first_epoch, "history": _history_dict(history),
                "best": json.loads((stage_dir / "best.json").read_text()) if (stage_dir / "best.json").is_file()
                else None}
@@ -252,6 +338,46 @@ def _resolve_strategy(config: TrainConfig, strategy):
     return strategy if strategy is not None else make_strategy(config.strategy)
 
 
+def _stages(config: TrainConfig, init_weights) -> list[tuple[str, str, int, float]]:
+    """(folder name, mode, epochs, learning rate) of the stages a run trains, in order."""
+    stages = []
+    if init_weights is None and config.init_epochs > 0:
+        stages.append(("stage1_c", "c", config.init_epochs, config.learning_rate))
+    if config.epochs > 0:
+        stages.append((f"stage3_{config.supervision}", config.supervision, config.epochs,
+                       config.finetune_learning_rate or config.learning_rate))
+    return stages
+
+
+def check_run(config: TrainConfig, train_data: StudentData, val_data: StudentData | None = None,
+              init_weights: str | os.PathLike | keras.Model | None = None,
+              model_dir: str | os.PathLike = "runs/student") -> TrainConfig:
+    """Every check `train_student` makes before it writes or trains anything, writing nothing: the config's fields
+    (`TrainConfig.validate`), the resolution of the training and validation data, the init checkpoint's existence,
+    that no stage of `model_dir` diverged before, each stage's recorded settings (stage.json) and the data each stage
+    needs (features, alpha). Returns the validated config; raises ValueError / FileNotFoundError."""
+    config = dataclasses.replace(config).validate()
+    for what, data in (("train_data", train_data), ("val_data", val_data)):
+        if data is not None and data.resolution != config.resolution:
+            raise ValueError(f"{what}: expected {config.resolution}x{config.resolution} faces (config.resolution), "
+                             f"got {data.resolution}x{data.resolution}")
+    if isinstance(init_weights, (str, os.PathLike)) and not Path(init_weights).is_file():
+        raise FileNotFoundError(f"init_weights: {init_weights} does not exist (expected a student .weights.h5)")
+    model_dir = Path(model_dir)
+    if model_dir.is_dir():
+        check_not_diverged(*sorted(p for p in model_dir.iterdir() if p.is_dir()))
+    for name, mode, epochs, lr in _stages(config, init_weights):
+        check_stage(model_dir / name, mode, epochs, lr, train_data, val_data, config, write=False)
+    return config
+
+
+def _require_finite(student: keras.Model, what: str) -> None:
+    bad = [w.path for w in student.weights if not np.isfinite(keras.ops.convert_to_numpy(w)).all()]
+    if bad:
+        raise TrainingDiverged(f"{what}: the student's weights {bad[:3]} are not finite; nothing was saved",
+                               {"non_finite": f"weights {bad[:3]}"})
+
+
 def train_student(config: TrainConfig, train_data: StudentData, val_data: StudentData | None = None,
                   init_weights: str | os.PathLike | keras.Model | None = None,
                   model_dir: str | os.PathLike = "runs/student",
@@ -260,13 +386,14 @@ def train_student(config: TrainConfig, train_data: StudentData, val_data: Studen
     """Trains a student S-p-<supervision> end to end (Section III): stage 1 (Eq. 1, mode `c`, `init_epochs`) unless
     `init_weights` (a `.weights.h5` path or a student model) is given, then stage 3 (Eq. 4, `config.supervision`,
     `epochs`). Resumable; see the module docstring for `model_dir`'s layout.
+
+    Everything that can refuse the run is checked first (`check_run`), so a refused run writes nothing (config.json
+    included). A run whose loss or weights become non-finite raises `TrainingDiverged` (a FloatingPointError and
+    ValueError) naming the stage, epoch, step and learning rate, and writes no done.json / final / student / result
+    files; resuming its folder is refused.
     """
-    config = dataclasses.replace(config).validate()
-    if train_data.resolution != config.resolution:
-        raise ValueError(f"train_data: expected {config.resolution}x{config.resolution} faces (config.resolution), "
-                         f"got {train_data.resolution}x{train_data.resolution}")
+    config = check_run(config, train_data, val_data, init_weights, model_dir)
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.mixed_precision.global_policy().name
     policy = set_mixed_precision(config.mixed_precision)
@@ -276,6 +403,17 @@ def train_student(config: TrainConfig, train_data: StudentData, val_data: Studen
         feature_dim = config.feature_dim or train_data.table.feature_dim or 4096
         num_classes = config.num_classes or max(train_data.table.num_classes,
                                                 val_data.table.num_classes if val_data is not None else 0)
+        with strategy.scope():
+            student = build_student(config.resolution, feature_dim=feature_dim, num_classes=num_classes,
+                                    identity_dim=config.identity_dim, seed=config.seed,
+                                    synchronized_bn=strategy.num_replicas_in_sync > 1)
+        if init_weights is not None:
+            if isinstance(init_weights, keras.Model):
+                student.set_weights(init_weights.get_weights())
+            else:
+                student.load_weights(init_weights)
+            _require_finite(student, "init_weights" if isinstance(init_weights, keras.Model) else str(init_weights))
+        model_dir.mkdir(parents=True, exist_ok=True)
         if chief:
             write_json(model_dir / "config.json", {
                 **dataclasses.asdict(config), "resolved": {
@@ -284,17 +422,8 @@ def train_student(config: TrainConfig, train_data: StudentData, val_data: Studen
                     "train_images": len(train_data), "val_images": len(val_data) if val_data is not None else 0,
                     "init_weights": str(init_weights) if isinstance(init_weights, (str, os.PathLike)) else
                     (None if init_weights is None else "<model>")}})
-        with strategy.scope():
-            student = build_student(config.resolution, feature_dim=feature_dim, num_classes=num_classes,
-                                    identity_dim=config.identity_dim, seed=config.seed,
-                                    synchronized_bn=strategy.num_replicas_in_sync > 1)
         history, stage1_path = {}, None
-        if init_weights is not None:
-            if isinstance(init_weights, keras.Model):
-                student.set_weights(init_weights.get_weights())
-            else:
-                student.load_weights(init_weights)
-        elif config.init_epochs > 0:
+        if init_weights is None and config.init_epochs > 0:
             s1 = run_stage(student, "c", config.init_epochs, config.learning_rate, model_dir / "stage1_c",
                            train_data, val_data, config, strategy)
             history["stage1_c"] = s1["history"]
@@ -314,6 +443,7 @@ def train_student(config: TrainConfig, train_data: StudentData, val_data: Studen
         weights_path, keras_path = model_dir / "student.weights.h5", model_dir / "student.keras"
         final_metrics = {k: v[-1] for k, v in (history[last.name] if last is not None and last.name in history
                                                else {}).items() if v}
+        _require_finite(student, str(model_dir))
         if chief:
             save_student_weights(student, weights_path)
             with atomic_path(keras_path, suffix=".keras") as tmp:

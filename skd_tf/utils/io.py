@@ -2,24 +2,58 @@
 
 A killed run therefore never leaves a half-written file under the final name (brief: "nothing half-written is left
 behind"). `os.replace` is atomic on POSIX when source and target are on the same file system.
+
+Permissions: `tempfile` creates its files 0600 and its folders 0700; before the rename they get the mode a plain
+`open()` / `mkdir()` would have given under the process's umask (0644 / 0755 under umask 022), so results stay
+readable to whoever could read a file written the ordinary way.
+
+JSON (`write_json`): numpy scalars and arrays and `Path`s are converted, and non-finite floats (NaN, +-Infinity, which
+the JSON standard does not have) are written as `null`. Anything else that `json` cannot represent raises.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the OS allows (Linux: /proc/self/status); elsewhere it is
+    set and restored under a lock (the umask is process-global, so a thread creating a file in between could see 0)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path, is_dir: bool) -> None:
+    """Gives `path` the mode a plain open()/mkdir() would have given it under the current umask."""
+    os.chmod(path, (0o777 if is_dir else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yields a temporary path beside `path`; on success renames it to `path`, on error removes it.
 
-    `suffix` keeps an extension that a writer insists on (e.g. numpy appends ".npy" when it is missing).
+    `suffix` keeps an extension that a writer insists on (e.g. numpy appends ".npy" when it is missing). The file
+    gets the mode `open()` would give it under the current umask (not tempfile's 0600) before the rename.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,10 +62,34 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        _default_mode(tmp_path, is_dir=tmp_path.is_dir())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yields a temporary folder beside `path`; on success it replaces `path` (a folder, whose old content is
+    removed), on error it is removed. The folder gets the mode `mkdir()` would give it under the current umask (not
+    tempfile's 0700); what the caller writes inside keeps the modes it was written with."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        _default_mode(tmp, is_dir=True)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / "x")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -46,9 +104,35 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode("utf-8"))
 
 
+def to_json_value(obj: Any) -> Any:
+    """`obj` with numpy scalars/arrays as Python numbers/lists, `Path`s and other mapping keys as strings, tuples as
+    lists, and non-finite floats (NaN, +-inf) as None (JSON `null`); other objects are returned unchanged."""
+    if isinstance(obj, float):  # np.float64 included
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, (str, int)) or obj is None:  # bool is an int
+        return obj
+    if isinstance(obj, np.ndarray):
+        return to_json_value(obj.tolist())
+    if isinstance(obj, np.generic):
+        return to_json_value(obj.item())
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, Mapping):
+        return {(k if isinstance(k, str) else str(to_json_value(k))): to_json_value(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_json_value(v) for v in obj]
+    return obj
+
+
+def dumps_json(obj: Any, indent: int | None = 2) -> str:
+    """`obj` as JSON text (see `to_json_value`); raises ValueError rather than writing NaN or Infinity."""
+    return json.dumps(to_json_value(obj), indent=indent, sort_keys=False, default=_to_builtin, allow_nan=False)
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Writes `obj` as indented JSON to `path` atomically (numpy scalars and arrays are converted)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_to_builtin) + "\n")
+    """Writes `obj` as indented JSON to `path` atomically. numpy scalars and arrays and `Path`s are converted;
+    non-finite floats (NaN, +-Infinity) are written as `null` (JSON has no such numbers)."""
+    write_text(path, dumps_json(obj) + "\n")
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
@@ -58,27 +142,40 @@ def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:
 
 
 def _to_builtin(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
+    if isinstance(obj, (np.ndarray, np.generic, Path)):
+        return to_json_value(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
 def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, write: bool = True,
-                   hint: str = "use another output folder") -> None:
+                   hint: str = "use another output folder", ignore: tuple[str, ...] | list[str] = (),
+                   defaults: Mapping[str, Any] | None = None) -> None:
     """Guards a resumable output folder: records `settings` as JSON at `path` the first time, and afterwards raises
     `ValueError` (naming the file and every differing key as (recorded, requested)) when asked to resume with other
-    settings, since what the folder holds was made with the recorded ones. `write=False` only checks (non-chief
-    workers of a distributed run)."""
+    settings, since what the folder holds was made with the recorded ones. `write=False` only checks (a caller that
+    must check several guards before writing anything, or non-chief workers of a distributed run).
+
+    `ignore`: keys not compared (settings that do not change what the folder holds, e.g. verbosity). `defaults`: a
+    key missing from the record (written before that setting existed) matches when the requested value equals
+    `defaults[key]`.
+    """
     path = Path(path)
-    settings = json.loads(json.dumps(dict(settings), default=_to_builtin))
+    settings = to_json_value(dict(settings))
+    defaults = to_json_value(dict(defaults or {}))
     if path.is_file():
-        old = json.loads(path.read_text())
-        diff = {k: (old.get(k), settings.get(k)) for k in sorted(set(old) | set(settings))
-                if old.get(k) != settings.get(k)}
+        try:
+            old = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: the recorded settings are not valid JSON ({e}); {hint}") from None
+        if not isinstance(old, dict):
+            raise ValueError(f"{path}: expected a JSON object of recorded settings, got {type(old).__name__}; {hint}")
+        diff = {}
+        for k in sorted(set(old) | set(settings)):
+            if k in ignore:
+                continue
+            recorded = old[k] if k in old else defaults.get(k)
+            if recorded != settings.get(k):
+                diff[k] = (old.get(k), settings.get(k))
         if diff:
             raise ValueError(f"{path}: this folder was made with other settings {diff} (recorded, requested); {hint}")
     elif write:

@@ -48,3 +48,29 @@ def test_cli_reports_missing_checkpoint(tmp_path):
     res = _run(f"--checkpoint={tmp_path / 'nope.keras'}", f"--out_dir={tmp_path / 'o'}")
     assert res.returncode != 0
     assert "nope.keras" in res.stderr
+
+
+def test_cli_refuses_a_resolution_or_config_other_than_the_checkpoints(tmp_path):
+    """A 16 px checkpoint exported with --resolution=32, or with a --config saying 32, fails naming both values and
+    files, and writes nothing (it used to write student_32px_float32.tflite around the 16 px weights)."""
+    model = build_student(16, feature_dim=8, num_classes=3, seed=1)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    weights = run_dir / "student.weights.h5"
+    model.save_weights(weights)
+    (run_dir / "config.json").write_text(json.dumps(
+        {"resolution": 16, "feature_dim": None, "num_classes": None, "resolved": {"feature_dim": 8, "num_classes": 3}}))
+    out = tmp_path / "out"
+    res = _run(f"--checkpoint={weights}", f"--out_dir={out}", "--kinds=float32", "--representative=synthetic",
+               "--resolution=32")
+    assert res.returncode != 0
+    assert f"{weights}: asked for resolution 32 but {run_dir / 'config.json'} (the checkpoint's run record) says " \
+           f"resolution 16" in res.stderr, res.stderr[-3000:]
+    cfg32 = tmp_path / "cfg32.json"
+    cfg32.write_text(json.dumps({"resolution": 32, "feature_dim": 8, "num_classes": 3}))
+    res = _run(f"--checkpoint={weights}", f"--out_dir={out}", "--kinds=float32", "--representative=synthetic",
+               f"--config={cfg32}")
+    assert res.returncode != 0
+    assert f"{cfg32} says resolution 32 but the checkpoint's run record {run_dir / 'config.json'} says resolution " \
+           f"16" in res.stderr, res.stderr[-3000:]
+    assert not out.exists()

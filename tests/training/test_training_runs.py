@@ -182,3 +182,21 @@ def test_stage_folder_with_other_settings_is_refused(tmp_path):
     train_student(cfg, data, model_dir=tmp_path / "r")
     with pytest.raises(ValueError, match="other settings.*epochs"):
         train_student(TrainConfig(**{**cfg.__dict__, "epochs": 2}), data, model_dir=tmp_path / "r")
+
+
+def test_run_killed_after_the_last_epochs_backup_resumes_to_the_same_weights(tmp_path):
+    """Killed after the backup of the stage's last epoch but before done.json: the resumed stage restores the backup
+    (it used to skip fit and save the stage's initial weights as final)."""
+    data = _data()
+    cfg = TrainConfig(resolution=16, supervision="sc", epochs=2, init_epochs=1, batch_size=24, seed=3,
+                      tensorboard=False)
+    ref = train_student(cfg, data, model_dir=tmp_path / "ref")
+    with pytest.raises(Killed):
+        train_student(cfg, data, model_dir=tmp_path / "run", callbacks=[KillAfter(2)])
+    stage3 = tmp_path / "run" / "stage3_sc"
+    assert json.loads((stage3 / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+    assert not (stage3 / "done.json").exists()
+    resumed = train_student(cfg, data, model_dir=tmp_path / "run")
+    assert json.loads((stage3 / "done.json").read_text())["resumed_at_epoch"] == 2
+    for a, b in zip(ref.student.get_weights(), resumed.student.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
