@@ -6,7 +6,8 @@ Synthetic faces (`skd_tf.data.synthetic`, 20 per identity) are written as an ide
 face-folder TFDS builder (150-px chips), once for N faces and once for 4N (cached under --work_dir). Then, each in a
 fresh process so that its peak RSS (`ru_maxrss`) is its own:
 
-- `rss`: S-32-sc (D = 128, mode sc, batch 256) trains --steps steps from the stream (`skd_tf.data.sources`:
+- `rss`: peak resident memory (VmHWM of /proc/self/status: a fresh process's own high-water mark; `ru_maxrss`
+  would carry the parent's over `exec`) while S-32-sc (D = 128, mode sc, batch 256) trains --steps steps from the stream (`skd_tf.data.sources`:
   decoding, landmark jitter, alignment and area downsampling inside tf.data, K = --perturbations per face) of the N
   and of the 4N build, and from the in-memory path (`StudentData.build` over a pre-degraded `.npz` of all N*K /
   4N*K crops, the path `experiments/train_student.py` takes for `.npz` data);
@@ -146,9 +147,15 @@ def _rate(model, ds, steps: int, batch: int) -> float:
     return (steps - WARMUP_STEPS) * batch / (marks[-1] - marks[WARMUP_STEPS - 1])
 
 
-def _child(spec: dict) -> dict:
-    import resource
+def _peak_rss_mib() -> float:
+    """This process's peak resident set size (VmHWM), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line (Linux only)")
 
+
+def _child(spec: dict) -> dict:
     from skd_tf.data.pipeline import make_dataset
 
     steps, batch, seed = spec["steps"], spec["batch_size"], spec["seed"]
@@ -158,7 +165,7 @@ def _child(spec: dict) -> dict:
         model = _model(32, data.table.num_classes, seed)
         ds = make_dataset(data, batch, seed=seed, num_epochs=max(1, -(-steps // data.steps_per_epoch(batch))))
         rate = _rate(model, ds, steps, batch)
-        return {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "images_per_s": rate,
+        return {"peak_rss_mib": _peak_rss_mib(), "images_per_s": rate,
                 "crops_per_epoch": len(data)}
     p = spec["resolution"]
     data = {"stream": _stream_data(spec["dataset"], p, spec["k"], seed),
