@@ -63,9 +63,9 @@ def resolve_student_path(path: str | Path) -> Path:
 
 
 def load_student(path: str | Path):
-    import keras
+    from skd_tf.export import load_keras_file  # a corrupt .keras is reported as corrupt, naming the file
 
-    model = keras.models.load_model(resolve_student_path(path), compile=False)
+    model = load_keras_file(resolve_student_path(path))
     names = {layer.name for layer in model.layers}
     missing = {"mimic", "identity", "logits"} - names
     if missing:

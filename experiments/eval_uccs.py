@@ -53,10 +53,57 @@ def freeze_before_mimic(student) -> list[str]:
     return frozen
 
 
+def check_args(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects: int = 180,
+               resolution: int = 16, student: str | None = None, epochs: int = 30, batch_size: int = 64,
+               learning_rate: float = 1e-3, on_corrupt: str = "fail") -> None:
+    """The flags of `run`, checked before any image is read or anything is written: ranges, files that must exist."""
+    import math
+
+    if not uccs_csv or not Path(uccs_csv).is_file():
+        raise FileNotFoundError(f"--uccs_csv: {uccs_csv} does not exist (expected the UCCS ground-truth CSV)")
+    if image_dir is not None and not Path(image_dir).is_dir():
+        raise FileNotFoundError(f"--image_dir: {image_dir} is not a folder (expected the folder of the CSV's images)")
+    if not out_dir:
+        raise ValueError("--out_dir: expected an output folder")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ValueError(f"--out_dir: {out_dir} exists and is not a folder")
+    for name, value in (("num_subjects", num_subjects), ("resolution", resolution), ("epochs", epochs),
+                        ("batch_size", batch_size)):
+        if isinstance(value, bool) or int(value) != value or int(value) < 1:
+            raise ValueError(f"--{name}: expected a positive integer, got {value!r}")
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"--learning_rate: expected a finite number > 0, got {learning_rate!r}")
+    if on_corrupt not in ("fail", "skip"):
+        raise ValueError(f"--on_corrupt: expected 'fail' or 'skip', got {on_corrupt!r}")
+    if student:
+        from experiments.eval_scface import resolve_student_path
+
+        resolve_student_path(student)  # FileNotFoundError naming the path
+
+
+def check_subset(subset, uccs_csv: str) -> None:
+    """Refuses a subset whose training or test split is empty (before any training), naming the CSV and the split:
+    the seeded 4:1 split puts floor(n / 5) of a subject's n faces in the test split, so subjects with fewer than 5
+    usable faces give it none."""
+    n_train, n_test = len(subset.train_labels), len(subset.test_labels)
+    if n_train and n_test:
+        return
+    counts = np.bincount(np.concatenate([subset.train_labels, subset.test_labels]),
+                         minlength=subset.num_classes) if subset.num_classes else np.zeros(0, np.int64)
+    most = int(counts.max()) if counts.size else 0
+    split = "test" if n_train else "training"
+    raise ValueError(
+        f"{uccs_csv}: the {split} split of the UCCS subset is empty ({n_train} training / {n_test} test faces of "
+        f"{subset.num_classes} subjects, at most {most} usable faces per subject; the 4:1 split gives a subject's test "
+        f"split floor(n / 5) of its n faces, so at least one subject needs 5 or more). Use a CSV whose subjects have "
+        f"more usable faces")
+
+
 def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects: int = 180, resolution: int = 16,
         seed: int = 0, student: str | None = None, freeze: bool = True, epochs: int = 30, batch_size: int = 64,
         learning_rate: float = 1e-3, on_corrupt: str = "fail", verbose: int = 0) -> dict:
-    """The whole protocol; returns (and writes) the results dict."""
+    """The whole protocol; returns (and writes) the results dict. The flags (`check_args`) and the subset's split
+    sizes (`check_subset`) are checked before any training, so a refused run writes nothing."""
     import keras
     import tensorflow as tf
 
@@ -67,10 +114,13 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
     from skd_tf.training import StudentData, TrainConfig, run_stage, save_student_weights, train_student
     from skd_tf.utils.io import atomic_path, write_json
 
+    check_args(uccs_csv, out_dir, image_dir, num_subjects, resolution, student, epochs, batch_size, learning_rate,
+               on_corrupt)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     subset = load_uccs_subset(uccs_csv, image_dir, num_subjects=num_subjects, size=resolution, seed=seed,
                               on_corrupt=on_corrupt)
+    check_subset(subset, uccs_csv)
+    out.mkdir(parents=True, exist_ok=True)
     rows = np.arange(len(subset.train_labels), dtype=np.int64)
     data = StudentData.build(subset.train_images, rows, rows, subset.train_labels)
     frozen, copied = [], []

@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from skd_tf.utils.io import atomic_dir, dumps_json, write_bytes, write_json
+from skd_tf.utils.io import atomic_dir, dumps_json, read_npy, read_npz, write_bytes, write_json
 
 KINDS = ("saved_model", "float32", "float16", "dynamic_int8", "int8")
 TFLITE_KINDS = ("float32", "float16", "dynamic_int8", "int8")
@@ -162,7 +162,7 @@ def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mappin
         raise FileNotFoundError(f"student checkpoint {path} does not exist (expected a .keras or .weights.h5 file)")
     name = path.name
     if name.endswith(".keras"):
-        return _check_resolution(keras.saving.load_model(path, compile=False), resolution, str(path))
+        return _check_resolution(load_keras_file(path), resolution, str(path))
     if name.endswith(".weights.h5"):
         if config is None:
             stem = name[: -len(".weights.h5")]
@@ -201,12 +201,67 @@ def load_student(model_or_checkpoint: Any, *, config: str | os.PathLike | Mappin
                 f"{res}, or give the checkpoint of a {resolution} px student")
         from skd_tf.models.student import build_student
 
+        check_weights_file(path)
         model = build_student(res, feature_dim=int(kw["feature_dim"]),
                               num_classes=int(kw["num_classes"]), identity_dim=int(kw.get("identity_dim", 128)),
                               identity_activation=kw.get("identity_activation"))
-        model.load_weights(path)
+        try:
+            model.load_weights(path)
+        except (OSError, KeyError, EOFError, RuntimeError) as e:
+            raise ValueError(f"student checkpoint {path}: corrupt .weights.h5 file (truncated or damaged HDF5: "
+                             f"{type(e).__name__}: {e})") from None
+        except ValueError as e:
+            raise ValueError(f"student checkpoint {path}: its weights do not fit the student {cfg_name} describes "
+                             f"(resolution {res}, feature_dim {kw['feature_dim']}, num_classes {kw['num_classes']}): "
+                             f"{e}") from None
         return model
     raise ValueError(f"student checkpoint {path}: expected a keras.Model, a '.keras' file or a '.weights.h5' file")
+
+
+def load_keras_file(path: str | os.PathLike):
+    """A Keras model from a `.keras` archive (not compiled). Keras reports a truncated or damaged archive as "File not
+    found"; here it is a `ValueError` that says the file is corrupt and names it (a missing file: FileNotFoundError).
+    The archive is checked first (zip directory, member CRCs, `config.json`), so nothing is built from a bad file."""
+    import zipfile
+    import zlib
+
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"student checkpoint {path} does not exist (expected a .keras file)")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad, names = zf.testzip(), set(zf.namelist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError, KeyError) as e:
+        raise ValueError(f"student checkpoint {path}: corrupt .keras file (not a readable zip archive, truncated or "
+                         f"damaged: {e}); re-save the model or load the run's .weights.h5 with its config") from None
+    if bad is not None:
+        raise ValueError(f"student checkpoint {path}: corrupt .keras file (member {bad} fails its CRC check); re-save "
+                         f"the model or load the run's .weights.h5 with its config")
+    if "config.json" not in names:
+        raise ValueError(f"student checkpoint {path}: not a Keras v3 .keras archive (no config.json among its members "
+                         f"{sorted(names)[:5]})")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad archive
+        raise ValueError(f"student checkpoint {path}: corrupt or unreadable .keras file ({type(e).__name__}: "
+                         f"{e})") from None
+
+
+def check_weights_file(path: str | os.PathLike, what: str = "student checkpoint") -> None:
+    """Refuses a missing, truncated or damaged `.weights.h5` (HDF5) naming it (and `what` it is), before a network is
+    built for it."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            f.keys()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist (expected a .weights.h5 file)") from None
+    except (OSError, KeyError, EOFError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{what} {path}: corrupt .weights.h5 file (truncated or damaged HDF5: {e})") from None
 
 
 def _check_resolution(model, resolution: int | None, what: str):
@@ -697,12 +752,9 @@ def representative_faces(spec: str, resolution: int, n: int, seed: int):
         if not path.is_file():
             raise FileNotFoundError(f"representative: {path} does not exist")
         if spec.startswith("npz:"):
-            with np.load(path) as z:
-                if "images" not in z:
-                    raise ValueError(f"{path}: no 'images' array (has {sorted(z.files)})")
-                images = z["images"]
+            images = read_npz(path, ("images",), "representative faces")["images"]
         else:
-            images = np.load(path)
+            images = read_npy(path, "representative faces")
         images = as_uint8_images(images, resolution, what=str(path))
         if len(images) > n:
             images = images[np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))]

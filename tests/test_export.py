@@ -296,3 +296,65 @@ def test_stage_checkpoint_records(tmp_path):
     assert tuple(E.load_student(stage_ckpt).inputs[0].shape) == (None, 16, 16, 3)
     with pytest.raises(ValueError, match=r"asked for resolution 64"):
         E.load_student(stage_ckpt, resolution=64)
+
+
+def _cut(src, dst, keep=0.5):
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def test_corrupt_checkpoints_are_reported_as_corrupt_naming_the_file(tmp_path):
+    """Keras says "File not found" for a truncated .keras and h5py names no file for a truncated .weights.h5: both are
+    refused as corrupt, naming the file, by load_student, the evaluation loader and export (which writes nothing)."""
+    from skd_tf.evaluation.lfw_view2 import load_eval_student
+
+    model, run = _weights_run(tmp_path)
+    model.save(tmp_path / "good.keras")
+    bad_keras = _cut(tmp_path / "good.keras", tmp_path / "bad.keras")
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip archive")
+    for path in (bad_keras, garbage):
+        pattern = rf"^student checkpoint {path}: corrupt \.keras file \(not a readable zip archive"
+        with pytest.raises(ValueError, match=pattern):
+            E.load_student(path)
+        with pytest.raises(ValueError, match=pattern) as err:
+            load_eval_student(path)
+        assert "File not found" not in str(err.value)
+    damaged = tmp_path / "damaged.keras"  # whole archive, one member's bytes flipped
+    data = bytearray((tmp_path / "good.keras").read_bytes())
+    with zipfile.ZipFile(tmp_path / "good.keras") as zf:
+        info = max(zf.infolist(), key=lambda i: i.compress_size)
+    middle = info.header_offset + 30 + len(info.filename) + len(info.extra) + info.compress_size // 2
+    data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"^student checkpoint {damaged}: corrupt \.keras file"):
+        E.load_student(damaged)
+    bad_h5 = _cut(run / "student.weights.h5", run / "cut.weights.h5")
+    for load in (E.load_student, load_eval_student):
+        with pytest.raises(ValueError, match=rf"^student checkpoint {bad_h5}: corrupt \.weights\.h5 file \(truncated "
+                                             r"or damaged HDF5"):
+            load(bad_h5)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=rf"{bad_keras}: corrupt \.keras file"):
+        E.export_student(bad_keras, out, resolution=16, representative_images=None, kinds=("float32",))
+    assert not out.exists()
+    assert E.load_student(tmp_path / "good.keras").name == model.name  # the intact files still load
+    with pytest.raises(ValueError, match=rf"init_weights: {bad_h5}: corrupt \.weights\.h5 file"):
+        E.check_weights_file(bad_h5, "init_weights:")
+    E.check_weights_file(run / "student.weights.h5")
+
+
+def test_weights_that_do_not_fit_the_config_name_the_checkpoint(tmp_path):
+    _, run = _weights_run(tmp_path)
+    with pytest.raises(ValueError, match=rf"^student checkpoint {run / 'student.weights.h5'}: its weights do not fit "
+                                         r"the student config dict describes \(resolution 16, feature_dim 8, "
+                                         r"num_classes 5\)"):
+        E.load_student(run / "student.weights.h5", config={"resolution": 16, "feature_dim": 8, "num_classes": 5})
+
+
+def test_truncated_representative_npz_is_named(tmp_path):
+    np.savez(tmp_path / "rep.npz", images=np.zeros((4, 16, 16, 3), np.uint8))
+    bad = _cut(tmp_path / "rep.npz", tmp_path / "cut.npz")
+    with pytest.raises(ValueError, match=rf"^{bad}: unreadable representative faces \(truncated or corrupt \.npz"):
+        E.representative_faces(f"npz:{bad}", 16, 4, seed=0)

@@ -10,8 +10,10 @@ One pipeline for both sources: per epoch e the source yields `(images [b, p, p, 
 (a seeded shuffle that depends only on (seed, e), so a run resumed at epoch k sees the batches of an uninterrupted
 one); then the join (row id -> table position through a hash table inside the tf.data graph, never by position:
 label, feature, alpha) and prefetch. A row with no feature raises a ValueError naming the missing row ids before
-anything runs. Under tf.distribute, `make_distributed_dataset` builds one such pipeline per worker
-(`distribute_datasets_from_function`); each reads only its share of every global batch.
+anything runs; so do features that are not `[N', D]` with one row per row id or hold NaN / inf, and alpha values other
+than booleans / 0 / 1 (`check_features`, `check_alpha`: the input and its first offending row are named). Under
+tf.distribute, `make_distributed_dataset` builds one such pipeline per worker (`distribute_datasets_from_function`);
+each reads only its share of every global batch.
 """
 from __future__ import annotations
 
@@ -50,16 +52,9 @@ class SourceTable:
         if n and self.labels.min() < 0:
             raise ValueError("SourceTable.labels: expected contiguous class ids >= 0")
         if self.features is not None:
-            self.features = np.asarray(self.features, dtype=np.float32)
-            if self.features.ndim != 2 or self.features.shape[0] != n:
-                raise ValueError(f"SourceTable.features: expected float [{n}, D] aligned with row_ids, got "
-                                 f"{self.features.shape}")
-            if not np.all(np.isfinite(self.features)):
-                raise ValueError("SourceTable.features: contains NaN or inf")
+            self.features = check_features(self.features, self.row_ids, "SourceTable.features")
         if self.alpha is not None:
-            self.alpha = np.asarray(self.alpha).astype(np.float32).reshape(-1)
-            if self.alpha.shape != (n,):
-                raise ValueError(f"SourceTable.alpha: expected [{n}] aligned with row_ids, got {self.alpha.shape}")
+            self.alpha = check_alpha(self.alpha, "SourceTable.alpha", self.row_ids)
 
     @property
     def num_classes(self) -> int:
@@ -71,38 +66,117 @@ class SourceTable:
 
     @classmethod
     def join(cls, row_ids, labels, features=None, feature_row_ids=None, alpha=None,
-             alpha_row_ids=None) -> "SourceTable":
+             alpha_row_ids=None, *, sources=None) -> "SourceTable":
         """Builds a table from per-row labels plus features / alpha that may come in another row order.
 
         `features` is an array `[N', D]` with `feature_row_ids [N']`, or a feature-cache directory read with
-        `skd_tf.features.cache.load_features`. `alpha` is `[N'']` with `alpha_row_ids` (default: aligned with
-        `row_ids`). Every row id in `row_ids` must have a feature (and an alpha) or a ValueError lists the missing ids.
+        `skd_tf.features.cache.load_features`. `alpha` is `[N'']` (booleans or 0/1) with `alpha_row_ids` (default:
+        aligned with `row_ids`). Every row id in `row_ids` must have a feature (and an alpha) or a ValueError lists the
+        missing ids. Features and alpha are checked in their own row order (shape, finiteness, alpha in {0, 1}), so an
+        error names the offending row of the input it comes from.
+
+        `sources`: optional names of the inputs (`{"labels": ..., "features": ..., "alpha": ...}`, e.g. their files)
+        that errors are reported against; by default the fields of the table (a feature-cache directory: its path).
         """
+        src = {k: str(v) for k, v in dict(sources or {}).items() if v is not None}
         row_ids = np.asarray(row_ids).astype(np.int64).reshape(-1)
         feats = None
         if features is not None:
             if isinstance(features, (str, bytes)) or hasattr(features, "__fspath__"):
                 from skd_tf.features.cache import load_features  # the teacher-feature cache
+                src.setdefault("features", str(features))
                 features, feature_row_ids = load_features(features)
+            features_name = src.get("features", "SourceTable.features")
             if feature_row_ids is None:
-                raise ValueError("SourceTable.join: feature_row_ids is required with a feature array")
-            feats = np.asarray(features, dtype=np.float32)[_positions(feature_row_ids, row_ids, "feature")]
+                raise ValueError(f"{features_name}: feature_row_ids is required with a feature array")
+            features, feature_row_ids = check_features(features, feature_row_ids, features_name,
+                                                       row_ids_field="feature_row_ids", own_row_ids=True)
+            feats = features[_positions(feature_row_ids, row_ids, "feature", features_name,
+                                        src.get("labels"))]
         a = None
         if alpha is not None:
-            a = np.asarray(alpha).astype(np.float32).reshape(-1)
+            alpha_name = src.get("alpha", "SourceTable.alpha")
             if alpha_row_ids is not None:
-                a = a[_positions(alpha_row_ids, row_ids, "alpha")]
-        return cls(row_ids=row_ids, labels=labels, features=feats, alpha=a)
+                alpha_row_ids = check_row_ids(alpha_row_ids, alpha_name, "alpha_row_ids")
+                a = check_alpha(alpha, alpha_name, alpha_row_ids, n=len(alpha_row_ids))
+                a = a[_positions(alpha_row_ids, row_ids, "alpha", alpha_name, src.get("labels"))]
+            else:
+                a = check_alpha(alpha, alpha_name, row_ids, n=len(row_ids))
+        try:
+            return cls(row_ids=row_ids, labels=labels, features=feats, alpha=a)
+        except ValueError as e:
+            if "labels" in src:
+                raise ValueError(f"{src['labels']}: {e}") from None
+            raise
 
 
-def _positions(table_ids, wanted_ids, what: str) -> np.ndarray:
-    """Index into `table_ids` of every id in `wanted_ids`; ValueError naming the ids that are absent."""
+def check_row_ids(row_ids, name: str, field: str) -> np.ndarray:
+    """`row_ids` as int64 `[N]`; ValueError naming `name` and `field` unless it is a 1-D array of whole numbers."""
+    ids = np.asarray(row_ids)
+    if ids.ndim != 1 or not (np.issubdtype(ids.dtype, np.integer) or ids.size == 0 or (
+            np.issubdtype(ids.dtype, np.floating) and np.all(np.isfinite(ids)) and np.all(ids == np.round(ids)))):
+        raise ValueError(f"{name}: {field}: expected a 1-D array of integer row ids, got {ids.dtype} {ids.shape}")
+    return ids.astype(np.int64)
+
+
+def check_features(features, row_ids, name: str = "features", *, row_ids_field: str = "row_ids",
+                   own_row_ids: bool = False):
+    """Teacher features `[N, D]` (finite, real) with one row per id of `row_ids [N]`; ValueError naming `name` (the
+    file or field), the shapes, or the first row (and its row id) holding NaN / inf.
+
+    With `own_row_ids` (`row_ids`, called `row_ids_field` in messages, come with the features and are checked too):
+    returns `(float32 features, int64 row ids)`; otherwise (`row_ids` are the table's) the float32 features."""
+    own = bool(own_row_ids)
+    ids = check_row_ids(row_ids, name, row_ids_field) if own else np.asarray(row_ids).astype(np.int64).reshape(-1)
+    f = np.asarray(features)
+    if f.dtype == object or not (np.issubdtype(f.dtype, np.floating) or np.issubdtype(f.dtype, np.integer)):
+        raise ValueError(f"{name}: expected teacher features as a real float array [N, D], got dtype {f.dtype}")
+    if f.ndim != 2 or f.shape[0] != len(ids):
+        raise ValueError(f"{name}: expected teacher features of shape [{len(ids)}, D] (one row per row id; "
+                         f"{row_ids_field} has shape {ids.shape}), got shape {f.shape}")
+    f = f.astype(np.float32, copy=False)
+    finite = np.isfinite(f).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(f"{name}: teacher features contain NaN or inf in {len(bad)} row(s), first at row {bad[0]} "
+                         f"(row id {ids[bad[0]]}); expected finite features (recompute them)")
+    return (f, ids) if own else f
+
+
+def check_alpha(alpha, name: str = "alpha", row_ids=None, *, n: int | None = None) -> np.ndarray:
+    """The selection flags alpha_i of Eq. 3 as float32 0/1: booleans, or numbers that are exactly 0 or 1 (a NaN or a
+    7.0 would silently drop or scale the regression loss of Eq. 4). ValueError naming `name` (the file or field),
+    the expected length `n` (default: len(row_ids)) and the first offending row (with its row id)."""
+    a = np.asarray(alpha)
+    n = len(row_ids) if n is None and row_ids is not None else n
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        raise ValueError(f"{name}: expected alpha as a 1-D array of {n if n is not None else 'N'} booleans (one per "
+                         f"row id), got shape {a.shape}")
+    if a.dtype == np.bool_:
+        return a.astype(np.float32)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ValueError(f"{name}: expected alpha as booleans or 0/1, got dtype {a.dtype}")
+    ok = (a == 0) | (a == 1)
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        where = f"row {i}" + (f" (row id {int(np.asarray(row_ids).reshape(-1)[i])})" if row_ids is not None else "")
+        raise ValueError(f"{name}: expected alpha as booleans or 0/1 (alpha_i of Eq. 3), got {a[i].item()!r} at "
+                         f"{where}; {int((~ok).sum())} value(s) are neither 0 nor 1")
+    return a.astype(np.float32)
+
+
+def _positions(table_ids, wanted_ids, what: str, name: str | None = None,
+               wanted_name: str | None = None) -> np.ndarray:
+    """Index into `table_ids` of every id in `wanted_ids`; ValueError naming the ids that are absent (and `name`, the
+    input holding `table_ids`, and `wanted_name`, the one asking for `wanted_ids`, when given)."""
     table_ids = np.asarray(table_ids).astype(np.int64).reshape(-1)
     wanted_ids = np.asarray(wanted_ids).astype(np.int64).reshape(-1)
     order = np.argsort(table_ids, kind="stable")
     sorted_ids = table_ids[order]
     if len(np.unique(sorted_ids)) != len(sorted_ids):
-        raise ValueError(f"{what} row ids: expected unique row ids, found duplicates")
+        dup = sorted_ids[1:][sorted_ids[1:] == sorted_ids[:-1]][0]
+        raise ValueError(f"{name + ': ' if name else ''}{what} row ids: expected unique row ids, found duplicates "
+                         f"(row id {dup})")
     pos = np.searchsorted(sorted_ids, wanted_ids)
     pos_c = np.minimum(pos, max(len(sorted_ids) - 1, 0))
     ok = (pos < len(sorted_ids)) & (sorted_ids[pos_c] == wanted_ids) if len(sorted_ids) else \
@@ -110,7 +184,8 @@ def _positions(table_ids, wanted_ids, what: str) -> np.ndarray:
     if not ok.all():
         missing = np.unique(wanted_ids[~ok])
         shown = ", ".join(str(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
-        raise ValueError(f"no {what} for {len(missing)} row id(s): {shown}")
+        of = f" of {wanted_name}" if wanted_name else ""
+        raise ValueError(f"{name + ': ' if name else ''}no {what} for {len(missing)} row id(s){of}: {shown}")
     return order[pos_c]
 
 
@@ -229,4 +304,5 @@ def make_distributed_dataset(strategy: tf.distribute.Strategy, data: StudentData
         lambda context: make_dataset(data, batch_size, input_context=context, **kwargs))
 
 
-__all__: Sequence[str] = ("SourceTable", "StudentData", "check_join", "make_dataset", "make_distributed_dataset")
+__all__: Sequence[str] = ("SourceTable", "StudentData", "check_alpha", "check_features", "check_join", "check_row_ids",
+                          "make_dataset", "make_distributed_dataset")

@@ -363,6 +363,10 @@ def check_run(config: TrainConfig, train_data: StudentData, val_data: StudentDat
                              f"got {data.resolution}x{data.resolution}")
     if isinstance(init_weights, (str, os.PathLike)) and not Path(init_weights).is_file():
         raise FileNotFoundError(f"init_weights: {init_weights} does not exist (expected a student .weights.h5)")
+    if isinstance(init_weights, (str, os.PathLike)):
+        from skd_tf.export import check_weights_file
+
+        check_weights_file(init_weights, "init_weights:")  # truncated / corrupt: refused naming it, before any work
     model_dir = Path(model_dir)
     if model_dir.is_dir():
         check_not_diverged(*sorted(p for p in model_dir.iterdir() if p.is_dir()))

@@ -9,6 +9,9 @@ readable to whoever could read a file written the ordinary way.
 
 JSON (`write_json`): numpy scalars and arrays and `Path`s are converted, and non-finite floats (NaN, +-Infinity, which
 the JSON standard does not have) are written as `null`. Anything else that `json` cannot represent raises.
+
+Reading (`read_npy`, `read_npz`): a truncated or corrupt `.npy` / `.npz` raises a `ValueError` naming the file and
+what it should hold (numpy's and zipfile's own errors name no file).
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ import os
 import shutil
 import tempfile
 import threading
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -180,3 +185,49 @@ def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, writ
             raise ValueError(f"{path}: this folder was made with other settings {diff} (recorded, requested); {hint}")
     elif write:
         write_json(path, settings)
+
+
+# ---------------------------------------------------------------------------------------------------- reading arrays
+
+#: What numpy / zipfile raise for a truncated or damaged .npy / .npz (none of them names the file).
+_ARRAY_READ_ERRORS = (ValueError, EOFError, OSError, KeyError, IndexError, zipfile.BadZipFile, zipfile.LargeZipFile,
+                      zlib.error)
+
+
+def read_npy(path: str | os.PathLike, what: str = "array", *, mmap_mode: str | None = None) -> np.ndarray:
+    """The array of a `.npy` file (no pickles), read whole unless `mmap_mode`. A missing file raises
+    `FileNotFoundError` and a truncated or corrupt one a `ValueError`, both naming the file and `what` it should
+    hold (numpy's own errors, e.g. "Failed to read all data for array", name no file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found (expected a .npy file)")
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except _ARRAY_READ_ERRORS as exc:
+        raise ValueError(f"{path}: unreadable {what} (truncated or corrupt .npy file: {exc})") from None
+
+
+def read_npz(path: str | os.PathLike, keys, what: str = "arrays", *, optional=()) -> dict[str, np.ndarray]:
+    """`{key: array}` of the members `keys` (all required) and `optional` (when present) of an `.npz`, each read
+    whole. A missing file raises `FileNotFoundError`; a truncated or corrupt archive or member and a missing key
+    raise `ValueError`; all name the file and `what` it should hold."""
+    path = Path(path)
+    keys, optional = tuple(keys), tuple(optional)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: {what} file not found (expected an .npz with arrays {list(keys)})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ValueError(f"{path}: expected an .npz archive of {what} with arrays {list(keys)}, got a .npy")
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise ValueError(f"{path}: expected {what} with arrays {list(keys)}, missing {missing} (has "
+                                 f"{sorted(z.files)})")
+            return {k: z[k] for k in keys + tuple(k for k in optional if k in z.files)}
+    except ValueError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise ValueError(f"{path}: unreadable {what} (truncated or corrupt .npz file: {exc})") from None
+    except _ARRAY_READ_ERRORS as exc:
+        raise ValueError(f"{path}: unreadable {what} (truncated or corrupt .npz file: "
+                         f"{type(exc).__name__}: {exc})") from None

@@ -1,4 +1,6 @@
 """Tests for skd_tf.data.pipeline: join by row id, seeded per-epoch shuffling, resumable epochs."""
+import re
+
 import numpy as np
 import pytest
 
@@ -107,3 +109,61 @@ def test_table_validation():
         SourceTable(np.array([1, 2]), np.array([0.5, 1.0]))
     with pytest.raises(ValueError, match="features"):
         SourceTable(np.array([1, 2]), np.array([0, 1]), np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("bad", [7.0, np.nan, -1.0, 0.5])
+def test_alpha_outside_0_1_is_refused_naming_the_row(bad):
+    """alpha_i scales L_reg (Eq. 4): a 7.0 would weigh a face 7x and a NaN poison the loss, so only 0/1 pass."""
+    _, _, row_ids, labels, feats, alpha = _data()
+    a = alpha.astype(np.float32)
+    a[3] = bad
+    with pytest.raises(ValueError, match=rf"SourceTable.alpha: expected alpha as booleans or 0/1 .*got {bad!r} at "
+                                         rf"row 3 \(row id {row_ids[3]}\)"):
+        SourceTable(row_ids, labels, feats, a)
+    # Joined from another row order, the row reported is the one of the alpha input, with that input's name.
+    perm = np.random.default_rng(2).permutation(len(row_ids))
+    k = int(np.flatnonzero(perm == 3)[0])
+    with pytest.raises(ValueError, match=rf"sel.npz: expected alpha .*got {bad!r} at row {k} \(row id {row_ids[3]}\)"):
+        SourceTable.join(row_ids, labels, feats, row_ids, a[perm], row_ids[perm], sources={"alpha": "sel.npz"})
+
+
+def test_boolean_and_0_1_alpha_are_accepted():
+    _, _, row_ids, labels, feats, alpha = _data()
+    for a in (alpha, alpha.astype(np.int64), alpha.astype(np.float64)):
+        table = SourceTable(row_ids, labels, feats, a)
+        assert table.alpha.dtype == np.float32
+        np.testing.assert_array_equal(table.alpha, alpha.astype(np.float32))
+
+
+@pytest.mark.parametrize("shape", ["1d", "fewer_rows", "more_rows"])
+def test_features_of_the_wrong_shape_raise_a_valueerror_with_the_shapes(shape):
+    """Not the bare IndexError of indexing [N', D] features with positions of N feature row ids."""
+    _, _, row_ids, labels, feats, _ = _data()
+    f = {"1d": feats[:, 0], "fewer_rows": feats[:3], "more_rows": np.concatenate([feats, feats])}[shape]
+    with pytest.raises(ValueError, match=rf"feats.npz: expected teacher features of shape \[{len(row_ids)}, D\] "
+                                         rf".*feature_row_ids has shape \({len(row_ids)},\)\), got shape "
+                                         rf"{re.escape(str(f.shape))}"):
+        SourceTable.join(row_ids, labels, f, row_ids, sources={"features": "feats.npz"})
+    with pytest.raises(ValueError, match="SourceTable.features: expected teacher features of shape"):
+        SourceTable.join(row_ids, labels, f, row_ids)
+
+
+def test_nan_feature_names_the_row_of_the_features_input():
+    _, _, row_ids, labels, feats, _ = _data()
+    perm = np.random.default_rng(3).permutation(len(row_ids))
+    f = feats[perm].copy()
+    f[4, 1] = np.nan
+    with pytest.raises(ValueError, match=rf"cache_dir: teacher features contain NaN or inf in 1 row\(s\), first at "
+                                         rf"row 4 \(row id {row_ids[perm][4]}\)"):
+        SourceTable.join(row_ids, labels, f, row_ids[perm], sources={"features": "cache_dir", "labels": "train.npz"})
+    with pytest.raises(ValueError, match=r"SourceTable.features: teacher features contain NaN or inf .* row 2"):
+        f2 = feats.copy()
+        f2[2, 0] = np.inf
+        SourceTable(row_ids, labels, f2)
+
+
+def test_missing_features_name_the_features_input_and_the_table():
+    _, _, row_ids, labels, feats, _ = _data()
+    with pytest.raises(ValueError, match=rf"f.npz: no feature for 1 row id\(s\) of train.npz: {row_ids[2]}$"):
+        SourceTable.join(row_ids, labels, np.delete(feats, 2, 0), np.delete(row_ids, 2),
+                         sources={"features": "f.npz", "labels": "train.npz"})

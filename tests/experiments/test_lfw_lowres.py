@@ -102,3 +102,30 @@ def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
     assert (tmp_path / "results.json").is_file()
     with pytest.raises(FileNotFoundError, match="no scores"):
         combine_folds(tmp_path, [tmp_path / "nowhere"])
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(modes=("c", "xx")), r"^supervision: expected one of \('c', 's', 'sc', 'dc'\), got 'xx'$"),
+    (dict(keep_fraction=2.0), r"^keep_fraction: expected a value in \[0, 1\], got 2.0$"),
+    (dict(keep_fraction=float("nan")), r"^keep_fraction: expected a value in \[0, 1\], got nan$"),
+])
+def test_bad_modes_and_keep_fraction_are_refused_by_the_config(kwargs, pattern):
+    """What `make_config` (every fold's config, built before any work) raises for --modes=c,xx / --keep_fraction=2."""
+    from skd_tf.experiments.paper import PaperConfig
+
+    with pytest.raises(ValueError, match=pattern):
+        PaperConfig(lfw_train_fold=1, **kwargs).validate()
+    PaperConfig(lfw_train_fold=1, modes=("c", "sc"), keep_fraction=1.0).validate()  # the values around them pass
+
+
+def test_cli_refuses_bad_modes_before_any_work(tmp_path):
+    """No LFW build, no output folder: the refusal comes before `ensure_lfw_face_folder` (once 75 s of work)."""
+    (tmp_path / "lfw" / "protocol").mkdir(parents=True)
+    (tmp_path / "lfw" / "protocol" / "people.txt").write_text("")
+    cmd = [sys.executable, "-m", "experiments.lfw_lowres", f"--lfw_root={tmp_path / 'lfw'}",
+           f"--out_dir={tmp_path / 'run'}", f"--data_dir={tmp_path / 'tfds'}", "--modes=c,xx"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode != 0
+    assert "ValueError: supervision: expected one of ('c', 's', 'sc', 'dc'), got 'xx'" in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lfw"]  # no run/, no tfds/

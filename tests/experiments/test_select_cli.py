@@ -75,3 +75,63 @@ def test_cli_bad_input(tmp_path):
     np.save(tmp_path / "nan.npy", f)
     with pytest.raises(ValueError, match="NaN"):
         select_cli.run(str(tmp_path / "nan.npy"), str(tmp_path / "l.npy"), str(tmp_path / "o"), lam=-1.0)
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the selection ran although a flag was bad")
+
+
+def test_sweep_with_keep_fraction_5_fails_before_the_sweep_and_writes_nothing(tmp_path):
+    _data(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "experiments.select", f"--features={tmp_path / 'f.npy'}",
+                           f"--labels={tmp_path / 'l.npy'}", "--sweep", "--keep_fraction=5", f"--out_dir={out}",
+                           "--workers=1"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "ValueError: --keep_fraction: expected a fraction of faces kept in [0, 1], got 5.0" in proc.stderr
+    assert not out.exists()  # no sweep.json, sweep_alphas.npy, fig5 plot
+
+
+@pytest.mark.parametrize("kwargs,exc,pattern", [
+    (dict(sweep=True, keep_fraction=5), ValueError, r"^--keep_fraction: expected a fraction of faces kept in \[0, 1\], "
+                                                    r"got 5.0$"),
+    (dict(sweep=True, keep_fraction=-0.1), ValueError, r"^--keep_fraction: .*got -0.1$"),
+    (dict(sweep=True, keep_fraction=float("nan")), ValueError, r"^--keep_fraction: .*got nan$"),
+    (dict(keep_fraction=0.5), ValueError, r"^--keep_fraction: needs --sweep"),
+    (dict(sweep=True, lam=-1.0, keep_fraction=0.5), ValueError, r"^--lam=-1 and --keep_fraction=0.5: give one"),
+    (dict(lam=0.5), ValueError, r"^--lam: expected a finite number <= 0 .*got 0.5$"),
+    (dict(lam=float("nan")), ValueError, r"^--lam: expected a finite number <= 0"),
+    (dict(sweep=True, lams=["-1", "3"]), ValueError, r"^--lams: expected a finite number <= 0 .*got 3.0$"),
+    (dict(sweep=True, lams=["-1", "x"]), ValueError, r"^--lams: expected a number <= 0, got 'x'$"),
+    (dict(lam=-1.0, lams=["-1"]), ValueError, r"^--lams: the lams of the Fig. 5 sweep need --sweep"),
+    (dict(lam=-1.0, backend="magic"), ValueError, r"^--backend: expected one of"),
+    (dict(lam=-1.0, measure="angle"), ValueError, r"^--measure: expected one of"),
+    (dict(lam=-1.0, workers=0), ValueError, r"^--workers: expected a positive number"),
+    (dict(sweep=True, fig6=True), ValueError, r"^--fig6: plots one selection; give --lam, or --sweep with "
+                                              r"--keep_fraction$"),
+    (dict(lam=-1.0, fig6=True, fig6_classes=0), ValueError, r"^--fig6_classes: expected a positive number"),
+    (dict(lam=-1.0, images="img.npy"), ValueError, r"^--images: only used for the Fig. 6 contact sheet"),
+    (dict(lam=-1.0, fig6=True, images="missing.npy"), FileNotFoundError, r"^--images: .*missing.npy does not exist"),
+    (dict(lam=-1.0, features="missing.npy"), FileNotFoundError, r"^--features: .*missing.npy does not exist"),
+    (dict(lam=-1.0, labels="missing.npy"), FileNotFoundError, r"^--labels: .*missing.npy does not exist"),
+    (dict(lam=-1.0, out_dir="f.npy"), ValueError, r"^--out_dir: .*f.npy exists and is not a folder"),
+    (dict(lam=-1.0, fig6=True, images="few.npy"), ValueError, r"few.npy: --images: expected \[36, H, W, 3\] face "
+                                                              r"images \(one per label\), got shape \(5, 8, 8, 3\)"),
+    (dict(lam=-1.0, labels="cut.npy"), ValueError, r"cut.npy: unreadable labels \(truncated or corrupt \.npy file"),
+])
+def test_every_flag_is_checked_before_any_work(tmp_path, monkeypatch, kwargs, exc, pattern):
+    _, labels = _data(tmp_path)
+    np.save(tmp_path / "few.npy", np.zeros((5, 8, 8, 3), np.uint8))
+    data = (tmp_path / "l.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[: len(data) - 8])
+    monkeypatch.setattr(select_cli, "compute_terms", _no_work)
+    monkeypatch.setattr(select_cli, "sweep_lambda", _no_work)
+    kw = dict(kwargs)
+    paths = {k: str(tmp_path / kw.pop(k, default)) for k, default in
+             (("features", "f.npy"), ("labels", "l.npy"), ("out_dir", "out"))}
+    if "images" in kw:
+        kw["images"] = str(tmp_path / kw["images"])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(exc, match=pattern):
+        select_cli.run(paths["features"], paths["labels"], paths["out_dir"], workers=kw.pop("workers", 1), **kw)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no out/ folder

@@ -53,7 +53,7 @@ def test_data_files_join_by_row_id(tmp_path):
         np.testing.assert_array_equal(data.table.features[i], feats[k])
         assert data.table.alpha[i] == alpha[k]
     np.savez(tmp_path / "short.npz", features=feats[:5], row_ids=frows[:5])
-    with pytest.raises(ValueError, match="train.npz: no feature for 15"):
+    with pytest.raises(ValueError, match=r"short.npz: no feature for 15 row id\(s\) of .*train.npz"):
         load_student_data(tmp_path / "train.npz", tmp_path / "short.npz")
     with pytest.raises(FileNotFoundError):
         load_student_data(tmp_path / "nope.npz")

@@ -231,3 +231,13 @@ def test_refused_rerun_leaves_config_json_unchanged(tmp_path):
         train_student(_cfg(supervision="c", init_epochs=0), data, model_dir=run,
                       init_weights=tmp_path / "nope.weights.h5")
     assert {p: p.read_bytes() for p in run.rglob("*.json")} == before
+
+
+def test_truncated_init_weights_are_refused_naming_the_file(tmp_path):
+    ckpt = tmp_path / "init.weights.h5"
+    ckpt.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)  # an HDF5 signature and nothing after it
+    with pytest.raises(ValueError, match=rf"^init_weights: {ckpt}: corrupt \.weights\.h5 file \(truncated or "
+                                         r"damaged HDF5"):
+        train_student(_cfg(supervision="c", init_epochs=0), _data(m=16), model_dir=tmp_path / "run",
+                      init_weights=ckpt)
+    assert not (tmp_path / "run").exists()
