@@ -290,7 +290,7 @@ def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
         best = max(results, key=lambda n: headline[n])
         p = int(best.split("-")[1])
         paths = export_student(results[best].student, out / "export", resolution=p,
-                               representative_images=train_sets[p].images, kinds=("float32",),
+                               representative_images=train_sets[p].source.images, kinds=("float32",),
                                metadata={"teacher": "compact (synthetic demo)", "training_data": "synthetic",
                                          "metrics": {"roc_auc": headline[best] / 100}}, seed=seed)
         path = Path(paths["float32"])
