@@ -73,39 +73,6 @@ def load_student(path: str | Path):
     return model
 
 
-def embed(student, images: np.ndarray, output: str, batch_size: int = 256) -> np.ndarray:
-    """The student's `output` ('identity', 'mimic' or 'logits') for uint8 images, float32 [N, D]."""
-    out = student.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
-    return np.asarray(out[output], np.float32)
-
-
-def plot_cmc(curves: dict, path: Path, title: str) -> Path:
-    """CMC curves (label -> rank-k accuracies for k = 1..K) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from skd_tf.utils.io import atomic_path
-
-    fig, ax = plt.subplots(figsize=(5.2, 4.2))
-    for label, cmc in curves.items():
-        ranks = np.arange(1, len(cmc) + 1)
-        ax.plot(ranks, 100.0 * np.asarray(cmc), lw=1.5, label=f"{label} (rank-1 {100 * cmc[0]:.2f}%)")
-    ax.set_xlabel("rank")
-    ax.set_ylabel("identification rate (%)")
-    ax.set_ylim(0, 101)
-    ax.set_xlim(1, max(len(c) for c in curves.values()))
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
-
-
 def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol: str = "paper", seed: int = 0,
         student: str | None = None, resolution: int | None = None, identity_dim: int = 128,
         embedding: str = "identity", epochs: int = 20, batch_size: int = 64, learning_rate: float = 1e-3,
@@ -114,6 +81,8 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
     from skd_tf.data import scface
     from skd_tf.data.scface import contiguous_labels
     from skd_tf.evaluation.retrieval import cmc_curve, match_ranks, rank_k_accuracy
+    from skd_tf.grid import embed
+    from skd_tf.plots.retrieval import plot_cmc
     from skd_tf.training import StudentData, TrainConfig, train_student
     from skd_tf.utils.io import write_json
 
@@ -147,8 +116,8 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
                              num_classes=len(train_subjects), seed=seed, tensorboard=False, verbose=verbose)
     result = train_student(config, data, init_weights=init, model_dir=out / "student")
 
-    gallery_emb = embed(result.student, gallery.images, embedding)
-    probe_emb = embed(result.student, probe.images, embedding)
+    gallery_emb = embed(result.student, gallery.images, outputs=(embedding,))[embedding]
+    probe_emb = embed(result.student, probe.images, outputs=(embedding,))[embedding]
     ranks = match_ranks(probe_emb, probe.subjects, gallery_emb, gallery.subjects)
     per_distance = {}
     for d in sorted(set(probe.distances.tolist())):
@@ -170,7 +139,7 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
     curves = {f"dist {d}": cmc_curve(probe_emb[probe.distances == int(d)], probe.subjects[probe.distances == int(d)],
                                      gallery_emb, gallery.subjects) for d in per_distance}
     curves["total"] = cmc
-    plot_cmc(curves, out / "cmc.png", f"SCface {protocol}: {len(probe)} probes vs {len(gallery)} mugshots")
+    plot_cmc(curves, out / "cmc.png", title=f"SCface {protocol}: {len(probe)} probes vs {len(gallery)} mugshots")
     write_json(out / "results.json", results)
     return results
 

@@ -107,10 +107,11 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
     import keras
     import tensorflow as tf
 
-    from experiments.eval_scface import embed, load_student, resolve_student_path
+    from experiments.eval_scface import load_student, resolve_student_path
     from skd_tf.training.transfer import transfer_student
     from skd_tf.data.uccs import load_uccs_subset
     from skd_tf.evaluation.identification import topk_error
+    from skd_tf.grid import embed
     from skd_tf.training import StudentData, TrainConfig, run_stage, save_student_weights, train_student
     from skd_tf.utils.io import atomic_path, write_json
 
@@ -148,7 +149,7 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
         result = train_student(config, data, model_dir=out / "student")
         net, metrics = result.student, result.metrics
 
-    logits = embed(net, subset.test_images, "logits")
+    logits = embed(net, subset.test_images, outputs=("logits",))["logits"]
     top1, top5 = topk_error(logits, subset.test_labels, 1), topk_error(logits, subset.test_labels, 5)
     n_test = len(subset.test_labels)
     results = {

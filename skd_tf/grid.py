@@ -71,9 +71,11 @@ def _metrics_line(metrics: Mapping[str, float]) -> str:
     return ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
 
 
-def embed(student: keras.Model, images: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
-    """The student's `identity` and `mimic` features of uint8 faces `[N, p, p, 3]` (inference mode)."""
-    out = {"identity": [], "mimic": []}
+def embed(student: keras.Model, images: np.ndarray, batch_size: int = 256, *,
+          outputs: Sequence[str] = ("identity", "mimic")) -> dict[str, np.ndarray]:
+    """The student's `outputs` (of its `mimic`, `identity` and `logits` heads; by default the two feature layers the
+    paper matches) for uint8 faces `[N, p, p, 3]`, in inference mode, as {output: float32 [N, D]}."""
+    out = {key: [] for key in outputs}
     for start in range(0, len(images), batch_size):
         batch = student(np.asarray(images[start:start + batch_size], np.float32), training=False)
         for key in out:

@@ -1,4 +1,4 @@
-"""skd_tf.grid: pair scores per feature kind, folds, tables."""
+"""skd_tf.grid: embeddings, pair scores per feature kind, folds, tables."""
 import numpy as np
 import pytest
 
@@ -23,6 +23,22 @@ def test_pair_scores_both_is_mean_of_cosines_and_cross_uses_teacher():
     # cross must read the teacher's feature of the second image, not the student's
     assert not np.allclose(s["cross"], s["mimic"])
     assert "cross" not in grid.pair_scores(f, a, b)
+
+
+def test_embed_returns_the_asked_outputs_batch_by_batch():
+    from skd_tf.models.student import build_student
+
+    student = build_student(16, feature_dim=6, num_classes=4, seed=0)
+    images = np.random.default_rng(3).integers(0, 256, size=(7, 16, 16, 3), dtype=np.uint8)
+    whole = student(images.astype(np.float32), training=False)
+    default = grid.embed(student, images, batch_size=3)
+    assert sorted(default) == ["identity", "mimic"]
+    got = grid.embed(student, images, batch_size=3, outputs=("logits", "mimic"))
+    assert list(got) == ["logits", "mimic"]
+    for key in ("logits", "mimic"):
+        assert got[key].dtype == np.float32 and got[key].shape == tuple(whole[key].shape)
+        np.testing.assert_allclose(got[key], whole[key], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(default["identity"], whole["identity"], rtol=1e-5, atol=1e-6)
 
 
 def test_pair_scores_rejects_teacher_of_wrong_width():
