@@ -31,6 +31,7 @@ are out of scope: render at a high resolution and area-downsample instead.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -105,6 +106,11 @@ def similarity_transform(src_points, dst_points) -> np.ndarray:
     dst = _as_points(dst_points, "dst_points")
     if src.shape != dst.shape:
         raise ValueError(f"src_points {src.shape} and dst_points {dst.shape} must have the same shape")
+    return _similarity(src, dst)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``similarity_transform`` on already checked float64 point arrays (the per-crop hot path skips the checks)."""
     src_mean = src.mean(axis=0)
     dst_mean = dst.mean(axis=0)
     s = src - src_mean
@@ -134,6 +140,14 @@ def chip_points(size: int, padding: float = 0.25, template=DLIB_5_TEMPLATE) -> n
     return (padding + t) / (1.0 + 2.0 * padding) * float(size)
 
 
+@functools.lru_cache(maxsize=8)
+def _reference_points(padding: float) -> np.ndarray:
+    """dlib's template at the reference size, computed once per padding (``alignment_matrix`` runs once per crop)."""
+    points = chip_points(REFERENCE_SIZE, padding)
+    points.setflags(write=False)
+    return points
+
+
 def invert_affine(matrix) -> np.ndarray:
     """The inverse of a 2x3 affine matrix."""
     m = np.asarray(matrix, dtype=np.float64)
@@ -154,10 +168,10 @@ def alignment_matrix(landmarks, size: int, padding: float = 0.25, template=DLIB_
         raise ValueError(f"size must be a positive integer, got {size!r}")
     pts = _as_points(landmarks, "landmarks")
     ref = REFERENCE_SIZE
-    tmpl = chip_points(ref, padding, template)
+    tmpl = _reference_points(float(padding)) if template is DLIB_5_TEMPLATE else chip_points(ref, padding, template)
     if tmpl.shape != pts.shape:
         raise ValueError(f"landmarks: expected shape {tmpl.shape} to match the template, got {pts.shape}")
-    fwd = similarity_transform(tmpl, pts)  # reference-chip template -> image
+    fwd = _similarity(tmpl, pts)  # reference-chip template -> image
     rs = fwd[:, :2]
     scale = float(np.hypot(rs[0, 0], rs[1, 0]))
     if scale <= 0.0:
@@ -203,7 +217,8 @@ def align_face(image, landmarks, size: int, padding: float = 0.25, template=DLIB
         raise ValueError(f"image: expected uint8 or float 0..255, got dtype {img.dtype}")
     matrix = alignment_matrix(landmarks, size, padding, template)
     size = int(size)
-    # Interpolate in float and truncate, as dlib assigns its double bilinear value to uint8 (static_cast).
+    # Interpolate in float and truncate, as dlib assigns its double bilinear value to uint8 (static_cast): a cast
+    # truncates toward zero, which is the floor once the values are clipped to 0..255.
     chip = cv2.warpAffine(
         np.ascontiguousarray(img, dtype=np.float32),
         matrix,
@@ -212,17 +227,32 @@ def align_face(image, landmarks, size: int, padding: float = 0.25, template=DLIB
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(0.0, 0.0, 0.0),
     )
-    chip = np.clip(np.floor(chip), 0, 255).astype(np.uint8)
+    np.maximum(chip, 0.0, out=chip)
+    np.minimum(chip, 255.0, out=chip)
+    chip = chip.astype(np.uint8)
     # dlib writes black wherever a 2x2 bilinear neighbourhood leaves the image (OpenCV would blend with the border).
     inverse = invert_affine(matrix)
     h, w = img.shape[:2]
     corners = transform_points(np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]]),
                                inverse)
     if corners.min() < 0.0 or np.any(corners[:, 0] >= w - 1) or np.any(corners[:, 1] >= h - 1):
-        grid = np.arange(size, dtype=np.float64)
-        xs = inverse[0, 0] * grid[None, :] + inverse[0, 1] * grid[:, None] + inverse[0, 2]
-        ys = inverse[1, 0] * grid[None, :] + inverse[1, 1] * grid[:, None] + inverse[1, 2]
-        left, top = np.floor(xs), np.floor(ys)
-        outside = (left < 0) | (top < 0) | (left + 1 > w - 1) | (top + 1 > h - 1)
-        chip[outside] = 0
+        chip[_outside_mask(inverse, size, w, h)] = 0
     return chip
+
+
+def _outside_mask(chip_to_image: np.ndarray, size: int, width: int, height: int) -> np.ndarray:
+    """Chip pixels whose 2x2 bilinear neighbourhood leaves a ``width`` x ``height`` image: ``[size, size]`` bool.
+
+    The neighbourhood of source point x starts at ``floor(x)`` and leaves the image iff ``floor(x) < 0`` or
+    ``floor(x) + 1 > width - 1``, i.e. iff ``x < 0`` or ``x >= width - 1`` (``width - 1`` is an integer), so no
+    floor is needed. The coordinates are the float64 ``row * m[r, 1] + col * m[r, 0] + m[r, 2]`` (IEEE addition
+    commutes, so these are the bits of the direct evaluation).
+    """
+    grid = np.arange(size, dtype=np.float64)
+    outside = np.zeros((size, size), dtype=bool)
+    for r, limit in ((0, width - 1), (1, height - 1)):
+        coord = np.add.outer(chip_to_image[r, 1] * grid, chip_to_image[r, 0] * grid)
+        coord += chip_to_image[r, 2]
+        outside |= coord < 0.0
+        outside |= coord >= limit
+    return outside

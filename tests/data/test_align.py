@@ -167,3 +167,24 @@ def test_matches_dlib_sampling_including_borders(shift):
     ref = _dlib_bilinear_reference(img, A.alignment_matrix(lm, 150), 150)
     d = np.abs(chip.astype(np.int16) - ref.astype(np.int16))
     assert d.mean() < 0.01 and np.mean(d > 1) < 1e-3
+
+
+def test_black_exactly_where_the_bilinear_neighbourhood_leaves_the_image():
+    # On a white image a chip pixel is black iff dlib's rule says so: floor(x) < 0, floor(x) + 1 > w - 1 (same in y),
+    # with x, y the float64 source coordinates of the pixel. Checked pixel by pixel against the brute-force rule.
+    rng = np.random.default_rng(7)
+    img = np.full((60, 80, 3), 255, np.uint8)
+    partial = 0
+    for _ in range(20):
+        lm = A.chip_points(60, 0.25) + rng.normal(0, 3, (5, 2)) + rng.uniform(-25, 45, 2)
+        size = int(rng.choice([16, 37, 64]))
+        matrix = A.alignment_matrix(lm, size)
+        inverse = A.invert_affine(matrix)
+        cols, rows = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
+        x = inverse[0, 0] * cols + inverse[0, 1] * rows + inverse[0, 2]
+        y = inverse[1, 0] * cols + inverse[1, 1] * rows + inverse[1, 2]
+        inside = (np.floor(x) >= 0) & (np.floor(y) >= 0) & (np.floor(x) + 1 <= 79) & (np.floor(y) + 1 <= 59)
+        chip = A.align_face(img, lm, size)
+        partial += 0 < inside.sum() < size * size
+        np.testing.assert_array_equal(chip[..., 0] > 0, inside)
+    assert partial >= 10
