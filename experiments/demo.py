@@ -275,7 +275,7 @@ def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
     clock.step("verification", time.perf_counter() - t, f"{len(is_same)} identity-disjoint pairs, 10 folds")
     log(f"\nFig. 7-style table (synthetic faces; AUC and 10-fold accuracy in percent; '{grid.HEADLINE_FEATURE}' is "
         f"the headline feature):\n{table}\n")
-    headline = {n: 100 * grid._by_feature(r)[grid.HEADLINE_FEATURE]["roc_auc"] for n, r in reports.items()}
+    headline = {n: 100 * grid.feature_reports(r)[grid.HEADLINE_FEATURE]["roc_auc"] for n, r in reports.items()}
     plot_model_bars(headline, out / "fig7_bars.png", ylabel="verification ROC AUC (%)",
                     title="Fig. 7-style (synthetic faces, identity-disjoint pairs)")
     plot_roc(curves, out / "roc.png", title="ROC (synthetic faces)")
@@ -304,8 +304,8 @@ def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
     wall = time.perf_counter() - clock.t0
     res = {
         "settings": s, "lambda": lam, "selection": sel_stats, "lambda_sweep": sweep_stats,
-        "auc": {n: {f: r["roc_auc"] for f, r in grid._by_feature(rep).items()} for n, rep in reports.items()},
-        "accuracy": {n: {f: r["accuracy_mean"] for f, r in grid._by_feature(rep).items()}
+        "auc": {n: {f: r["roc_auc"] for f, r in grid.feature_reports(rep).items()} for n, rep in reports.items()},
+        "accuracy": {n: {f: r["accuracy_mean"] for f, r in grid.feature_reports(rep).items()}
                      for n, rep in reports.items()},
         "headline_feature": grid.HEADLINE_FEATURE, "headline_auc_percent": headline,
         "table": grid.results_table(reports), "table_text": table, "sc_minus_c_auc": sc_vs_c,

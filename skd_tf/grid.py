@@ -138,8 +138,10 @@ def subfolds(num_pairs: int, k: int = 10) -> np.ndarray:
     return np.arange(int(num_pairs)) % int(k)
 
 
-def _by_feature(report: Mapping) -> Mapping:
-    """A teacher's single report counts as its headline feature; a student's is already {feature: report}."""
+def feature_reports(report: Mapping) -> Mapping[str, Mapping]:
+    """One model's verification reports as {feature kind: `verification_report`}: a student's (`student_reports`)
+    already is; a teacher's single report (`teacher_report`) counts as its headline feature (`HEADLINE_FEATURE`), so
+    tables and figures read teachers and students alike."""
     return {HEADLINE_FEATURE: report} if "roc_auc" in report else report
 
 
@@ -148,7 +150,7 @@ def results_table(reports: Mapping[str, Mapping], feature: str = HEADLINE_FEATUR
     {feature: report}}), for the models that have `feature`."""
     rows = []
     for name, rep in reports.items():
-        r = _by_feature(rep).get(feature)
+        r = feature_reports(rep).get(feature)
         if r is None:
             continue
         rows.append({"model": name, "auc": 100.0 * r["roc_auc"], "accuracy": 100.0 * r.get("accuracy_mean", np.nan),
@@ -164,7 +166,7 @@ def format_table(reports: Mapping[str, Mapping], features: Sequence[str] = ("bot
     for name, rep in reports.items():
         cells = []
         for f in features:
-            r = _by_feature(rep).get(f)
+            r = feature_reports(rep).get(f)
             if r is None:
                 cells.append(f"{'-':>13}{'-':>17}")
             else:

@@ -73,6 +73,8 @@ def test_tables_list_every_model():
     assert [r["model"] for r in rows] == ["T", "S-16-c", "S-32-sc"]
     assert rows[0]["auc"] == pytest.approx(100 * rep["roc_auc"])
     assert [r["model"] for r in grid.results_table(reports, "cross")] == ["S-32-sc"]
+    assert grid.feature_reports(rep) == {grid.HEADLINE_FEATURE: rep}  # a teacher's one report is its headline
+    assert grid.feature_reports(reports["S-32-sc"]) is reports["S-32-sc"]
     assert grid.model_name(16, "sc") == "S-16-sc"
 
 
