@@ -188,3 +188,7 @@ def test_black_exactly_where_the_bilinear_neighbourhood_leaves_the_image():
         partial += 0 < inside.sum() < size * size
         np.testing.assert_array_equal(chip[..., 0] > 0, inside)
     assert partial >= 10
+    # The identity chip of a 150 px image: the last row and column sit at x or y = 149 = w - 1 exactly, whose
+    # neighbourhood leaves the image, so they are black and everything else is white.
+    chip = A.align_face(np.full((150, 150, 3), 255, np.uint8), A.chip_points(150, 0.25) - 0.5, 150)
+    assert (chip[:, -1] == 0).all() and (chip[-1, :] == 0).all() and (chip[:-1, :-1] > 0).all()
