@@ -37,24 +37,89 @@ cast). Under a mixed-precision policy the three heads compute in float32 so loss
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 
 OUTPUT_NAMES = ("mimic", "identity", "logits")
 
-# (kind, kernel, filters) per convolution, with "pool" markers between stages.
-_CONV_PLAN = (
-    ("conv", 3, 16), ("conv", 3, 16), ("pool",),
-    ("conv", 3, 32), ("conv", 1, 16), ("conv", 3, 32), ("pool",),
-    ("conv", 3, 64), ("conv", 1, 32), ("conv", 3, 64), ("pool",),
-    ("conv", 3, 128), ("conv", 1, 32),
-)
+# Kernel size per convolution, with "pool" markers between stages (the layout of Fig. 3).
+_LAYOUT = (3, 3, "pool", 3, 1, 3, "pool", 3, 1, 3, "pool", 3, 1)
+#: The paper's widths of the ten convolutions, in order (module docstring); the last is the pooled width K.
+PAPER_WIDTHS = (16, 16, 32, 16, 32, 64, 32, 64, 128, 32)
+HEADS = ("linear", "bn_relu")
+
+
+@dataclass(frozen=True)
+class StudentArch:
+    """The student's widths and head: a named point in the design space of Fig. 3.
+
+    `widths` are the output channels of the ten convolutions in order (the last one is the pooled width K fed to
+    the mimic layer). `head` is what lies between the mimic and identity layers: "linear" (the paper's Fig. 3) or
+    "bn_relu" (BatchNorm and ReLU on the mimic feature before the identity layer; the mimic output itself stays
+    linear, it is the regression of Eq. 5).
+
+    Rank argument: the mimic layer is affine in the K-D pooled feature, so its outputs span at most a K-dimensional
+    affine subspace of R^D. With K = 32 < D = 128 (dlib) the student cannot reproduce more than 32 directions of the
+    teacher's feature whatever it learns, which is why a budget-matched student at D = 128 pools to K >= D.
+    """
+
+    widths: tuple = PAPER_WIDTHS
+    head: str = "linear"
+
+    def __post_init__(self):
+        widths = tuple(self.widths)
+        if len(widths) != len(PAPER_WIDTHS) or not all(isinstance(w, (int, np.integer)) and w >= 1 for w in widths):
+            raise ValueError(f"StudentArch.widths: expected {len(PAPER_WIDTHS)} positive ints (one per convolution), "
+                             f"got {self.widths!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"StudentArch.head: expected one of {HEADS}, got {self.head!r}")
+        object.__setattr__(self, "widths", tuple(int(w) for w in widths))
+
+    def scaled(self, multiplier: float, pooled_width: int | None = None) -> "StudentArch":
+        """Every width times `multiplier` (rounded to a multiple of 8), the pooled width `pooled_width` if given."""
+        if not multiplier > 0:
+            raise ValueError(f"StudentArch.scaled: multiplier must be > 0, got {multiplier!r}")
+        widths = [max(8, int(round(w * multiplier / 8.0)) * 8) for w in self.widths]
+        if pooled_width is not None:
+            widths[-1] = int(pooled_width)
+        return StudentArch(tuple(widths), self.head)
+
+
+#: Named architectures. "paper": Fig. 3 as built (789,648 parameters at D = 4,096). "budget_d128": the paper's
+#: 0.79M budget (excluding the softmax) spent at dlib's D = 128, where the paper's widths use only 150,800: every
+#: width x 2.4 (multiples of 8) and the pooled width K = 128 = D (rank argument above); 797,320 parameters.
+ARCHS = {
+    "paper": StudentArch(),
+    "budget_d128": StudentArch().scaled(2.4, pooled_width=128),
+}
+
+
+def resolve_arch(arch: "StudentArch | str | Mapping") -> StudentArch:
+    """A `StudentArch` from itself, a name in `ARCHS`, or its dict form (as written in a run's config.json)."""
+    if isinstance(arch, StudentArch):
+        return arch
+    if isinstance(arch, str):
+        if arch not in ARCHS:
+            raise ValueError(f"student arch: unknown name {arch!r}; expected one of {sorted(ARCHS)}")
+        return ARCHS[arch]
+    if isinstance(arch, Mapping):
+        unknown = set(arch) - {"widths", "head"}
+        if unknown:
+            raise ValueError(f"student arch: unknown fields {sorted(unknown)}; expected widths and head")
+        return StudentArch(**arch)
+    raise ValueError(f"student arch: expected a name, a StudentArch or a dict, got {arch!r}")
+
+
 MIN_RESOLUTION = 16
 
 
 def build_student(resolution: int, feature_dim: int = 4096, num_classes: int = 10, identity_dim: int = 128,
                   name: str = "student", identity_activation: str | None = None,
-                  seed: int | None = None, synchronized_bn: bool = False) -> keras.Model:
+                  seed: int | None = None, synchronized_bn: bool = False,
+                  arch: StudentArch | str | Mapping = "paper") -> keras.Model:
     """Builds the student network of Fig. 3 for `resolution` x `resolution` RGB faces.
 
     Args:
@@ -66,6 +131,7 @@ def build_student(resolution: int, feature_dim: int = 4096, num_classes: int = 1
       identity_activation: activation of the identity layer (None = linear, the default; see the module docstring).
       seed: optional seed for the Glorot initialisers (repeatable initial weights).
       synchronized_bn: BatchNorm statistics over the global batch under tf.distribute (same weights either way).
+      arch: widths and head (`StudentArch`, a name in `ARCHS` or its dict form); "paper" is Fig. 3.
 
     Returns:
       A functional `keras.Model` mapping `[B, p, p, 3]` RGB 0..255 to a dict
@@ -87,24 +153,36 @@ def build_student(resolution: int, feature_dim: int = 4096, num_classes: int = 1
     inputs = keras.Input(shape=(resolution, resolution, 3), dtype="float32", name="image")
     # In-graph preprocessing: 0..255 -> [-1, 1].
     x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(inputs)
+    arch = resolve_arch(arch)
+    widths = iter(arch.widths)
     conv_i, pool_i = 0, 0
-    for step in _CONV_PLAN:
-        if step[0] == "pool":
+    for kernel in _LAYOUT:
+        if kernel == "pool":
             pool_i += 1
             x = keras.layers.MaxPooling2D(2, padding="same", name=f"pool{pool_i}")(x)
             continue
-        _, kernel, filters = step
         conv_i += 1
-        x = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer=init(),
+        x = keras.layers.Conv2D(next(widths), kernel, padding="same", use_bias=False, kernel_initializer=init(),
                                 name=f"conv{conv_i}")(x)
         x = keras.layers.BatchNormalization(synchronized=synchronized_bn, name=f"bn{conv_i}")(x)
         x = keras.layers.ReLU(name=f"relu{conv_i}")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     mimic = keras.layers.Dense(feature_dim, kernel_initializer=init(), dtype="float32", name="mimic")(x)
+    head = mimic
+    if arch.head == "bn_relu":
+        head = keras.layers.BatchNormalization(synchronized=synchronized_bn, dtype="float32", name="head_bn")(head)
+        head = keras.layers.ReLU(dtype="float32", name="head_relu")(head)
     identity = keras.layers.Dense(identity_dim, activation=identity_activation, kernel_initializer=init(),
-                                  dtype="float32", name="identity")(mimic)
+                                  dtype="float32", name="identity")(head)
     logits = keras.layers.Dense(num_classes, kernel_initializer=init(), dtype="float32", name="logits")(identity)
     return keras.Model(inputs, {"mimic": mimic, "identity": identity, "logits": logits}, name=name)
+
+
+def arch_of(model: keras.Model) -> StudentArch:
+    """The `StudentArch` a built student has (its convolution widths and head), e.g. to transfer it (Sec. IV-D)."""
+    widths = tuple(model.get_layer(f"conv{i}").filters for i in range(1, len(PAPER_WIDTHS) + 1))
+    head = "bn_relu" if any(layer.name == "head_bn" for layer in model.layers) else "linear"
+    return StudentArch(widths, head)
 
 
 def count_parameters(model: keras.Model, exclude_softmax: bool = True, trainable_only: bool = True) -> int:
