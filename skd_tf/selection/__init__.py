@@ -6,7 +6,7 @@ outliers are discarded. Both hold only if s is cosine *similarity*, clipped at 0
 (otherwise lam * s could be positive and the energy would stop being submodular). Read literally as a distance,
 1 - cos, the unary term favours faces that look like other classes and the pairwise term attracts most strongly the
 faces least like their classmates, so planted wrong-label faces are kept at least as readily as clean ones and classes
-tend to be kept or dropped as a whole (tests/test_selection.py shows both on planted data). The default is
+tend to be kept or dropped as a whole (tests/selection/test_core.py shows both on planted data). The default is
 therefore measure="similarity"; measure="distance" is the literal reading.
 
 Public API: `select_informative`, `selection_energy`, `sweep_lambda`, `lambda_for_keep_fraction`, `SelectionResult`,

@@ -1,11 +1,11 @@
-"""Selection stage (Sec. III-C, Eq. 2-3): exactness against brute force, backend agreement, nesting over lam,
-the similarity-vs-distance reading on planted outliers, int32 safety of the scipy path, and bad input."""
+"""skd_tf.selection.core, through the package's entry points: the selected energy equals the brute-force minimum
+on every backend, kept sets nest as lam rises, the similarity-vs-distance reading on planted outliers, lambda for a
+keep fraction, defined results for small classes, input order / dtypes / .npy paths, workers, and bad input."""
 import numpy as np
 import pytest
 
 from skd_tf.selection import (BACKENDS, compute_terms, exhaustive_minimum, lambda_for_keep_fraction,
-                              select_informative, selection_energy, solve_class, sweep_lambda)
-from skd_tf.selection import cut as cutmod
+                              select_informative, selection_energy, sweep_lambda)
 
 
 def _instance(rng, max_k=14, max_c=4, signed=None):
@@ -22,69 +22,27 @@ def _instance(rng, max_k=14, max_c=4, signed=None):
     return f, labels
 
 
-def _random_lam(rng):
-    r = rng.random()
-    if r < 0.08:
-        return 0.0
-    return -float(2.0 ** rng.uniform(-8, 13))
-
-
 def _exhaustive_total(terms, lam):
     return sum(exhaustive_minimum(terms.unary[c], terms.pairwise[c], lam)[0] for c in range(terms.num_classes))
 
 
-def _close(a, b, rel=1e-9):
-    return abs(a - b) <= rel * (1.0 + abs(a) + abs(b))
-
-
 @pytest.mark.parametrize("measure", ["similarity", "distance"])
-def test_energy_equals_exhaustive_minimum_all_backends(measure):
+def test_energy_equals_exhaustive_minimum_all_backends(measure, random_lam, close):
     rng = np.random.default_rng(123 if measure == "similarity" else 321)
     for trial in range(90):
         f, labels = _instance(rng)
-        lam = _random_lam(rng)
+        lam = random_lam(rng)
         terms = compute_terms(f, labels, measure)
         best = _exhaustive_total(terms, lam)
         backends = BACKENDS if trial % 3 == 0 else ("scipy", "pymaxflow")
         for backend in backends:
             r = select_informative(f, labels, lam, measure=measure, backend=backend, workers=1, terms=terms)
             assert r.alpha.dtype == bool and r.alpha.shape == (labels.size,)
-            assert _close(r.energy, best), (trial, backend, lam, r.energy, best)
+            assert close(r.energy, best), (trial, backend, lam, r.energy, best)
             # energy reported == energy recomputed from the definition, independently of compute_terms
-            assert _close(selection_energy(r.alpha, f, labels, lam, measure), r.energy)
+            assert close(selection_energy(r.alpha, f, labels, lam, measure), r.energy)
             assert r.kept_per_class.sum() == r.alpha.sum()
             assert r.stats["classes_not_certified_to_rel_tol"] == 0
-
-
-def test_solve_class_matches_brute_force_across_scales():
-    rng = np.random.default_rng(7)
-    for trial in range(150):
-        K = int(rng.integers(1, 15))
-        x = rng.normal(size=(K, 5)) + rng.uniform(0, 2)
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-        w = np.clip(x @ x.T, 0, 1)
-        np.fill_diagonal(w, 0)
-        u = rng.uniform(0, 10 ** rng.uniform(-3, 4), size=K)
-        if rng.random() < 0.2:
-            u[rng.random(K) < 0.3] = 0.0  # ties: faces with no similarity to other classes
-        lam = _random_lam(rng)
-        best, _ = exhaustive_minimum(u, w, lam)
-        for backend in ("scipy", "pymaxflow"):
-            r = solve_class(u, w, lam, backend)
-            assert _close(r.energy, best), (trial, backend, lam, r.energy, best)
-            assert r.gap <= 1e-9 * (1 + abs(best) + np.abs(u).sum() + abs(lam) * w.sum())
-
-
-def test_largest_minimiser_is_returned():
-    # Two faces, U = 0 and W = 0: every labelling has energy 0; ties keep faces.
-    r = solve_class(np.zeros(2), np.zeros((2, 2)), -1.0, "scipy")
-    assert r.alpha.all()
-    for backend in BACKENDS:
-        u = np.array([1.0, 1.0, 5.0])
-        w = np.array([[0, 1.0, 0], [1.0, 0, 0], [0, 0, 0]])
-        # faces 0,1 together: 1 + 1 + lam = 0 at lam = -2 -> tie between {} and {0, 1}; keep
-        r = solve_class(u, w, -2.0, backend)
-        assert r.alpha.tolist() == [True, True, False], backend
 
 
 def test_kept_sets_nested_as_lam_rises():
@@ -172,46 +130,6 @@ def test_default_lams_and_sweep_shape():
     assert sw.alphas.shape == (15, labels.size) and sw.kept_per_class.shape == (15, 3)
 
 
-# ---- scipy int32 path ----------------------------------------------------------------------------------------------
-
-def test_scipy_int32_wraps_silently_and_we_refuse():
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import maximum_flow
-
-    big = np.array([[0, 2 ** 32 + 5], [0, 0]], dtype=np.int64)
-    assert maximum_flow(csr_array(big), 0, 1).flow_value == 5  # the hazard: 2**32 + 5 becomes 5
-    with pytest.raises(OverflowError):
-        cutmod.scipy_max_flow_checked(big, 0, 1)
-    with pytest.raises(OverflowError):
-        cutmod.check_int32_capacities(np.array([[0, 2 ** 30, 0], [0, 0, 2 ** 30], [0, 0, 0]]), n_inner=3)
-
-
-def test_quantisation_bound_and_huge_capacities():
-    rng = np.random.default_rng(5)
-    n = 30
-    cap = np.triu(rng.uniform(0, 1e15, (n + 2, n + 2)), 1)
-    cap[:, n] = 0
-    cap[n + 1, :] = 0
-    q, scale = cutmod.quantize_capacities(cap, n)
-    assert q.dtype == np.int32
-    q64 = q.astype(np.int64)
-    assert q64[:, :n].sum(axis=0).max() <= cutmod.INT_LIMIT and q64[:n].sum(axis=1).max() <= cutmod.INT_LIMIT
-    assert np.all(q64 <= np.floor(cap * scale))  # floored: integer flows are feasible for the real capacities
-    value, flow = cutmod.scipy_max_flow_checked(q, n, n + 1)
-    assert value >= 0 and np.all(flow <= q64)
-    # a class whose capacities are ~1e12: still the exact minimum
-    K = 12
-    x = np.abs(rng.normal(size=(K, 4))) + 0.1
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    w = x @ x.T
-    np.fill_diagonal(w, 0)
-    u = rng.uniform(0, 1e12, K)
-    for lam in (-1e11, -3e11, -1e12):
-        best, _ = exhaustive_minimum(u, w, lam)
-        r = solve_class(u, w, lam, "scipy")
-        assert _close(r.energy, best, rel=1e-12)
-
-
 # ---- defined results -------------------------------------------------------------------------------------------
 
 def test_one_face_classes_and_one_class_input():
@@ -256,24 +174,6 @@ def test_parallel_workers_agree():
     r1 = select_informative(f, labels, -8.0, workers=1, terms=terms)
     r2 = select_informative(f, labels, -8.0, workers=2, terms=terms)
     assert np.array_equal(r1.alpha, r2.alpha)
-
-
-def test_clipped_unary_exact_for_signed_features():
-    # signed features: some cosines to other centroids are negative and must be clipped exactly
-    rng = np.random.default_rng(9)
-    f = rng.normal(size=(40, 5))
-    labels = rng.integers(0, 6, size=40)
-    terms = compute_terms(f, labels, "similarity", chunk_rows=7)
-    assert terms.stats["rows_needing_exact_clipped_unary"] > 0
-    fn = f / np.linalg.norm(f, axis=1, keepdims=True)
-    cls = np.unique(labels)
-    cents = np.stack([f[labels == c].mean(0) for c in cls])
-    cents /= np.linalg.norm(cents, axis=1, keepdims=True)
-    cos = np.maximum(fn @ cents.T, 0)
-    for k, c in enumerate(cls):
-        m = terms.members[k]
-        expect = cos[m].sum(1) - cos[m, k]
-        np.testing.assert_allclose(terms.unary[k], expect, rtol=1e-12, atol=1e-12)
 
 
 # ---- bad input ------------------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
-"""Figures of the selection stage (Figs. 5-6) and the UMDFaces-shaped synthetic generator of the benchmark."""
+"""Figures of the selection stage (Figs. 5-6): PNGs written, the 2-D embedding and class pick, and the numpy t-SNE."""
 import numpy as np
 
-from benchmarks.selection_scale import class_sizes, generate, paper_graph_edges
 from skd_tf.plots.selection import (embed_2d, pick_classes, plot_discarded_contact_sheet, plot_lambda_sweep,
                                     plot_selection_embedding)
 
@@ -20,16 +19,6 @@ def test_plots_write_pngs(tmp_path):
     xy, used = embed_2d(f, method="pca")
     assert xy.shape == (40, 2) and used == "PCA"
     assert len(pick_classes(labels, alpha, 2)) == 2
-
-
-def test_synthetic_generator_deterministic(tmp_path):
-    sizes = class_sizes(1000, 23, 0.75, np.random.default_rng(0))
-    assert sizes.sum() == 1000 and sizes.min() >= 1
-    la = generate(tmp_path / "a.npy", 300, 7, 16, seed=3, sigma=0.75, planted=0.05)
-    lb = generate(tmp_path / "b.npy", 300, 7, 16, seed=3, sigma=0.75, planted=0.05)
-    assert np.array_equal(la, lb) and np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
-    assert np.load(tmp_path / "a.npy", mmap_mode="r").dtype == np.float32
-    assert paper_graph_edges(np.array([3, 2])) == 3 + 1 + 3 * 1 + 2 * 1
 
 
 def test_tsne_numpy_separates_clusters():
