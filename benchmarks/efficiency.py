@@ -13,7 +13,7 @@ Per model:
   tensor a layer must materialise, i.e. without the outputs of ReLU/BatchNorm layers, which Caffe - the paper's
   framework - runs in place; "all" = every Keras layer output) and the teacher/student ratio of each against Fig. 8;
   model file sizes (TFLite float32 and int8);
-* throughput: Keras (TF graph, `tf.function`), TFLite float32 and TFLite full int8 (`skd_tf.export`: uint8 input,
+* throughput: Keras (TF graph, `tf.function`), TFLite float32 and TFLite full int8 (`skd_tf.serving`: uint8 input,
   float outputs), at batch 1 (latency = 1 / faces per second) and batch `--large_batch` (`--teacher_large_batch`
   for the two teachers, whose per-face cost is batch independent and whose 256-face batch takes minutes on one
   core), with 1 thread and with `--threads` threads (default: all cores). Keras runs in a fresh subprocess per
@@ -216,12 +216,12 @@ def _run_worker(args: list[str], threads: int, timeout: int = 1800) -> dict:
 
 def calibration_faces(resolution: int, n: int, seed: int = 0):
     """LFW faces when `../shared/data` has them, synthetic faces otherwise (uint8 [n, p, p, 3]), and the source."""
-    from skd_tf import export as E
+    from skd_tf.data.calibration import lfw_faces, synthetic_faces
 
     try:
-        return E.lfw_faces(resolution, n, seed=seed)[0], "lfw"
+        return lfw_faces(resolution, n, seed=seed)[0], "lfw"
     except FileNotFoundError:
-        return E.synthetic_faces(resolution, max(1, -(-n // 8)), 8, seed=seed)[0][:n], "synthetic"
+        return synthetic_faces(resolution, max(1, -(-n // 8)), 8, seed=seed)[0][:n], "synthetic"
 
 
 def build_tflite(key: str, feat_model, work_dir: Path, kinds: list[str], n_calib: int) -> dict:
@@ -229,20 +229,20 @@ def build_tflite(key: str, feat_model, work_dir: Path, kinds: list[str], n_calib
     import keras
     import tensorflow as tf
 
-    from skd_tf import export as E
+    from skd_tf.serving import INPUT_NAME, SIGNATURE, convert_tflite
 
     p = resolution_of(key)
     sm = work_dir / f"{key}_saved_model"
     archive = keras.export.ExportArchive()
     archive.track(feat_model)
-    archive.add_endpoint(E.SIGNATURE, serving_fn(feat_model, key),
-                         input_signature=[tf.TensorSpec([None, p, p, 3], tf.uint8, name=E.INPUT_NAME)])
+    archive.add_endpoint(SIGNATURE, serving_fn(feat_model, key),
+                         input_signature=[tf.TensorSpec([None, p, p, 3], tf.uint8, name=INPUT_NAME)])
     archive.write_out(str(sm), verbose=False)
     reps, source = calibration_faces(p, n_calib) if "int8" in kinds else (None, None)
     paths = {}
     for kind in kinds:
         path = work_dir / f"{key}_{kind}.tflite"
-        path.write_bytes(E.convert_tflite(sm, kind, reps if kind == "int8" else None))
+        path.write_bytes(convert_tflite(sm, kind, reps if kind == "int8" else None))
         paths[kind] = path
     import shutil
 
@@ -265,8 +265,8 @@ def run_benchmark() -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from skd_tf import export as E
     from skd_tf.analysis.complexity import analyze
+    from skd_tf.serving import tflite_throughput
 
     keys = [k for k in ALL_MODELS if k in FLAGS.models]
     bad = [k for k in FLAGS.models if k not in ALL_MODELS]
@@ -337,9 +337,9 @@ def run_benchmark() -> dict:
                     print(f"{key}: tflite {kind}, {t} thread(s) ...", flush=True)
                     fps = {}
                     for b in batches:
-                        fps[str(b)] = E.tflite_throughput(path, p, b, t, FLAGS.seconds,
-                                                          min_iters=3 if b <= 16 else 1,
-                                                          warmup=2 if b <= 16 else 1)
+                        fps[str(b)] = tflite_throughput(path, p, b, t, FLAGS.seconds,
+                                                        min_iters=3 if b <= 16 else 1,
+                                                        warmup=2 if b <= 16 else 1)
                     row[f"tflite_{kind}"] = {"faces_per_s": fps}
                 peak = result["sgemm"][str(t)].get("best_flops")
                 for rt in row.values():

@@ -35,7 +35,7 @@ KINDS = ("float32", "float16", "dynamic_int8", "int8")
 def define_flags() -> None:
     flags.DEFINE_string("checkpoint", None, "trained student (.keras, or .weights.h5 with config.json)")
     flags.DEFINE_integer("resolution", 16, "student resolution when no checkpoint is given")
-    flags.DEFINE_string("representative", "auto", "calibration faces with --checkpoint (see skd_tf.export)")
+    flags.DEFINE_string("representative", "auto", "calibration faces with --checkpoint (see skd_tf.data.calibration)")
     flags.DEFINE_integer("num_representative", 200, "calibration faces")
     flags.DEFINE_integer("epochs", 6, "training epochs without --checkpoint")
     flags.DEFINE_integer("seed", 0, "seed")
@@ -45,8 +45,8 @@ def define_flags() -> None:
 
 def lfw_faces_for(relpaths, resolution: int, root: Path, chip_size: int = 150) -> np.ndarray:
     """Aligned faces `[N, p, p, 3]` for LFW-relative image paths (dlib's landmarks; chip then area-downsampled)."""
-    from skd_tf import export as E
     from skd_tf.data.align import align_face
+    from skd_tf.data.calibration import lowres_from_chips
     from skd_tf.data.images import check_landmarks, read_rgb
     from skd_tf.data.lfw import landmarks_for, read_landmarks_csv
 
@@ -56,7 +56,7 @@ def lfw_faces_for(relpaths, resolution: int, root: Path, chip_size: int = 150) -
     for k, (rel, lm) in enumerate(zip(relpaths, lms)):
         img = read_rgb(root / "lfw-deepfunneled" / rel)  # cv2's pixels; a truncated file is refused
         check_landmarks(lm, img.shape, str(root / "lfw-deepfunneled" / rel))
-        out[k] = E.lowres_from_chips(align_face(img, lm, chip_size)[None], resolution)[0]
+        out[k] = lowres_from_chips(align_face(img, lm, chip_size)[None], resolution)[0]
     return out
 
 
@@ -100,8 +100,9 @@ def pair_aucs(emb: dict, ia: np.ndarray, ib: np.ndarray, same: np.ndarray) -> di
 
 
 def run() -> dict:
-    from skd_tf import export as E
+    from skd_tf.data.calibration import representative_faces
     from skd_tf.data.lfw import read_pairs, read_people
+    from skd_tf.serving import cosine_rows, export_student, keras_reference, load_student, run_tflite
     from skd_tf.utils.paths import lfw_dir
 
     root = lfw_dir()
@@ -111,10 +112,10 @@ def run() -> dict:
     t0 = time.time()
     result = {"checkpoint": FLAGS.checkpoint}
     if FLAGS.checkpoint:
-        model = E.load_student(FLAGS.checkpoint)
+        model = load_student(FLAGS.checkpoint)
         p = int(model.inputs[0].shape[1])
         pairs = read_pairs(root / "protocol" / "pairs.txt")
-        reps, described = E.representative_faces(FLAGS.representative, p, FLAGS.num_representative, FLAGS.seed)
+        reps, described = representative_faces(FLAGS.representative, p, FLAGS.num_representative, FLAGS.seed)
         result["protocol"] = "View 2 pairs.txt (6,000 pairs)"
     else:
         p = FLAGS.resolution
@@ -141,19 +142,19 @@ def run() -> dict:
     print(f"aligning {len(uniq)} test faces at {p} px ...", flush=True)
     faces = lfw_faces_for(uniq, p, root)
     result.update(resolution=p, n_pairs=len(pairs), n_faces=len(uniq), calibration=described)
-    emb = {"keras_float32": E.keras_reference(model, faces)}
+    emb = {"keras_float32": keras_reference(model, faces)}
     with tempfile.TemporaryDirectory(prefix="skd_int8_auc_") as td:
-        paths = E.export_student(model, td, resolution=p, representative_images=reps, kinds=KINDS,
-                                 max_representative=FLAGS.num_representative, seed=FLAGS.seed)
+        paths = export_student(model, td, resolution=p, representative_images=reps, kinds=KINDS,
+                               max_representative=FLAGS.num_representative, seed=FLAGS.seed)
         for kind in KINDS:
             print(f"running TFLite {kind} on {len(uniq)} faces ...", flush=True)
-            emb[f"tflite_{kind}"] = E.run_tflite(paths[kind], faces)
+            emb[f"tflite_{kind}"] = run_tflite(paths[kind], faces)
     aucs = {name: pair_aucs(e, ia, ib, pairs.is_same) for name, e in emb.items()}
     ref = aucs["keras_float32"]
     result["auc"] = aucs
     result["auc_delta_points_vs_keras"] = {name: {o: 100 * (v[o] - ref[o]) for o in v} for name, v in aucs.items()}
-    result["cosine_vs_keras"] = {name: {"mean": float(E.cosine_rows(e["embedding"], emb["keras_float32"]["embedding"]).mean()),
-                                        "min": float(E.cosine_rows(e["embedding"], emb["keras_float32"]["embedding"]).min())}
+    result["cosine_vs_keras"] = {name: {"mean": float(cosine_rows(e["embedding"], emb["keras_float32"]["embedding"]).mean()),
+                                        "min": float(cosine_rows(e["embedding"], emb["keras_float32"]["embedding"]).min())}
                                  for name, e in emb.items()}
     drop = abs(result["auc_delta_points_vs_keras"]["tflite_int8"]["embedding"])
     result["int8_within_bound"] = bool(drop <= FLAGS.max_auc_drop_points)

@@ -18,7 +18,7 @@ Steps (each prints a progress line with its time):
   6. verification on identity-disjoint pairs (`skd_tf.grid.student_reports` / `teacher_report`): ROC AUC and
      10-fold accuracy of every student and of the teacher on HR faces (T) and on bicubically upscaled LR faces
      (T-p-up); the Fig. 7-style table, results.json, a bar chart and ROC curves;
-  7. the best student (highest headline AUC) exported to TFLite (`skd_tf.export.export_student`): size and
+  7. the best student (highest headline AUC) exported to TFLite (`skd_tf.serving.export_student`): size and
      single-thread faces/s.
 
 Everything goes under --out_dir: results.json (atomic), fig5_lambda_sweep.png, fig7_bars.png, roc.png, teacher/,
@@ -139,7 +139,7 @@ def run(settings: dict, out_dir: str | os.PathLike, log=print) -> dict:
     from skd_tf.data.align import align_face
     from skd_tf.data.degrade import degrade_faces, upscale_to
     from skd_tf.data.synthetic import generate_faces, make_verification_pairs, split_identities
-    from skd_tf.export import export_student, tflite_throughput
+    from skd_tf.serving import export_student, tflite_throughput
     from skd_tf.features.cache import load_features
     from skd_tf.features.extract import AlignedArraySource, extract_to_cache
     from skd_tf.models.student import build_student, count_parameters

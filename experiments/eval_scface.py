@@ -38,7 +38,8 @@ def define_flags() -> None:
     flags.DEFINE_string("annotations", None, "annotation file (default: SCFACE_DIR/scface_annotations.txt)")
     flags.DEFINE_enum("protocol", "paper", ["paper", "close", "medium", "far", "combined"], "evaluation protocol")
     flags.DEFINE_integer("seed", 0, "seed of the paper protocol's subject draw and of training")
-    flags.DEFINE_string("student", None, "pre-trained student (.keras as written by train_student, or its run dir)")
+    flags.DEFINE_string("student", None, "pre-trained student (.keras or .weights.h5 as written by train_student, "
+                        "or its run dir)")
     flags.DEFINE_integer("resolution", None, "student input size p (default: the pre-trained student's, else 64)")
     flags.DEFINE_integer("identity_dim", 128, "identity layer width (128 as S-64-sc, 1024 as S-64-sc-1024)")
     flags.DEFINE_enum("embedding", "identity", ["identity", "mimic"], "features matched between probe and gallery")
@@ -51,28 +52,6 @@ def define_flags() -> None:
     flags.DEFINE_string("out_dir", None, "output folder")
 
 
-def resolve_student_path(path: str | Path) -> Path:
-    """A `.keras` file, or a training run directory holding `student.keras`."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "student.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"--student: no student model at {path} (expected a .keras file or a run directory "
-                                "with student.keras, as written by skd_tf.training.train_student)")
-    return path
-
-
-def load_student(path: str | Path):
-    from skd_tf.export import load_keras_file  # a corrupt .keras is reported as corrupt, naming the file
-
-    model = load_keras_file(resolve_student_path(path))
-    names = {layer.name for layer in model.layers}
-    missing = {"mimic", "identity", "logits"} - names
-    if missing:
-        raise ValueError(f"--student {path}: not a student network (layers {sorted(missing)} missing)")
-    return model
-
-
 def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol: str = "paper", seed: int = 0,
         student: str | None = None, resolution: int | None = None, identity_dim: int = 128,
         embedding: str = "identity", epochs: int = 20, batch_size: int = 64, learning_rate: float = 1e-3,
@@ -83,13 +62,17 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
     from skd_tf.evaluation.retrieval import cmc_curve, match_ranks, rank_k_accuracy
     from skd_tf.grid import embed
     from skd_tf.plots.retrieval import plot_cmc
+    from skd_tf.serving import CHECKPOINT_SUFFIXES, check_student, load_student, resolve_student_path
     from skd_tf.training import StudentData, TrainConfig, train_student
     from skd_tf.utils.io import write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     annotations = annotations or str(Path(scface_dir) / "scface_annotations.txt")
-    pretrained = load_student(student) if student else None
+    pretrained = student_path = None
+    if student:
+        student_path = resolve_student_path(student, suffixes=CHECKPOINT_SUFFIXES, what="--student")
+        pretrained = check_student(load_student(student_path), what=f"--student {student_path}")
     if resolution is None:
         resolution = int(pretrained.input_shape[1]) if pretrained is not None else 64
 
@@ -129,7 +112,7 @@ def run(scface_dir: str, out_dir: str, annotations: str | None = None, protocol:
     cmc = cmc_curve(probe_emb, probe.subjects, gallery_emb, gallery.subjects)
     results = {
         "protocol": protocol, "seed": seed, "resolution": resolution, "identity_dim": identity_dim,
-        "embedding": embedding, "student": str(resolve_student_path(student)) if student else None,
+        "embedding": embedding, "student": str(student_path) if student_path else None,
         "transferred_layers": copied, "train_images": len(train), "train_subjects": train_subjects.tolist(),
         "gallery": len(gallery), "probes": len(probe), "rank1_per_distance": per_distance, "rank1_total": total,
         "cmc": cmc.tolist(), "mean_rank": float(ranks.mean()),

@@ -32,7 +32,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("num_subjects", 180, "subjects with the most faces kept in the subset")
     flags.DEFINE_integer("resolution", 16, "face size p of the subset and the student")
     flags.DEFINE_integer("seed", 0, "seed of the 4:1 split and of training")
-    flags.DEFINE_string("student", None, "pre-trained student (.keras as written by train_student, or its run dir)")
+    flags.DEFINE_string("student", None, "pre-trained student (.keras or .weights.h5 as written by train_student, "
+                        "or its run dir)")
     flags.DEFINE_bool("freeze", True, "with --student: freeze every layer before the mimic layer")
     flags.DEFINE_integer("epochs", 30, "training epochs")
     flags.DEFINE_integer("batch_size", 64, "training batch size")
@@ -76,9 +77,9 @@ def check_args(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_su
     if on_corrupt not in ("fail", "skip"):
         raise ValueError(f"--on_corrupt: expected 'fail' or 'skip', got {on_corrupt!r}")
     if student:
-        from experiments.eval_scface import resolve_student_path
+        from skd_tf.serving import CHECKPOINT_SUFFIXES, resolve_student_path
 
-        resolve_student_path(student)  # FileNotFoundError naming the path
+        resolve_student_path(student, suffixes=CHECKPOINT_SUFFIXES, what="--student")  # naming the path
 
 
 def check_subset(subset, uccs_csv: str) -> None:
@@ -107,10 +108,10 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
     import keras
     import tensorflow as tf
 
-    from experiments.eval_scface import load_student, resolve_student_path
     from skd_tf.training.transfer import transfer_student
     from skd_tf.data.uccs import load_uccs_subset
     from skd_tf.evaluation.identification import topk_error
+    from skd_tf.serving import CHECKPOINT_SUFFIXES, check_student, load_student, resolve_student_path
     from skd_tf.grid import embed
     from skd_tf.training import StudentData, TrainConfig, run_stage, save_student_weights, train_student
     from skd_tf.utils.io import atomic_path, write_json
@@ -126,7 +127,8 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
     data = StudentData.build(subset.train_images, rows, rows, subset.train_labels)
     frozen, copied = [], []
     if student:
-        pretrained = load_student(student)
+        student_path = resolve_student_path(student, suffixes=CHECKPOINT_SUFFIXES, what="--student")
+        pretrained = check_student(load_student(student_path), what=f"--student {student_path}")
         net, copied = transfer_student(pretrained, resolution, subset.num_classes, seed=seed)
         if freeze:
             frozen = freeze_before_mimic(net)
@@ -155,7 +157,7 @@ def run(uccs_csv: str, out_dir: str, image_dir: str | None = None, num_subjects:
     results = {
         "num_subjects": subset.num_classes, "resolution": resolution, "seed": seed,
         "train_images": int(len(subset.train_labels)), "test_images": n_test,
-        "student": str(resolve_student_path(student)) if student else None, "frozen_layers": frozen,
+        "student": str(student_path) if student else None, "frozen_layers": frozen,
         "transferred_layers": copied, "top1_error": top1, "top5_error": top5,
         "top1_correct": int(round((1 - top1) * n_test)), "top5_correct": int(round((1 - top5) * n_test)),
         "skipped": subset.skipped, "num_skipped": sum(len(s["face_ids"]) for s in subset.skipped),

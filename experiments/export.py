@@ -10,7 +10,7 @@
   `npz:PATH` (an `.npz` with `images` [M, p, p, 3] uint8: the student's training arrays), `npy:PATH`, `lfw` (real
   LFW faces aligned by dlib's 5 points, `../shared/data`), `synthetic`, or `auto` (default: lfw when present, else
   synthetic); pass the training faces (npz) for a deployed model. Up to --num_representative are drawn
-  with --seed. Writes the artifacts, their sidecars and manifest.json to --out_dir (see `skd_tf.export`).
+  with --seed. Writes the artifacts, their sidecars and manifest.json to --out_dir (see `skd_tf.serving`).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     """Defines the absl flags (only when run as a program)."""
-    from skd_tf.export import KINDS
+    from skd_tf.serving import KINDS
 
     flags.DEFINE_string("checkpoint", None, "student .keras file, or .weights.h5 (with config.json)")
     flags.DEFINE_string("config", None, "training config JSON for a .weights.h5 checkpoint (default: beside it)")
@@ -44,15 +44,15 @@ def define_flags() -> None:
 
 def main(argv) -> None:
     del argv
-    from skd_tf import export as E
+    from skd_tf.data.calibration import representative_faces
+    from skd_tf.serving import export_student, load_student, sidecar_path
     from skd_tf.utils.io import write_json
 
     # A .weights.h5 does not record its resolution: load_student takes it from the run record (config.json) and
     # refuses a --resolution or --config that disagrees with it, before any face is read or any file written.
-    model = E.load_student(FLAGS.checkpoint, config=FLAGS.config, resolution=FLAGS.resolution)
+    model = load_student(FLAGS.checkpoint, config=FLAGS.config, resolution=FLAGS.resolution)
     resolution = FLAGS.resolution or int(model.inputs[0].shape[1])
-    images, described = E.representative_faces(FLAGS.representative, resolution, FLAGS.num_representative,
-                                             FLAGS.seed)
+    images, described = representative_faces(FLAGS.representative, resolution, FLAGS.num_representative, FLAGS.seed)
     metrics = {}
     if FLAGS.metrics_json:
         try:
@@ -61,13 +61,12 @@ def main(argv) -> None:
             raise FileNotFoundError(f"--metrics_json: {FLAGS.metrics_json} does not exist") from None
     metadata = {"teacher": FLAGS.teacher, "training_data": FLAGS.training_data, "metrics": metrics,
                 "checkpoint": str(FLAGS.checkpoint), "calibration_faces": described}
-    paths = E.export_student(model, FLAGS.out_dir, resolution=resolution, representative_images=images,
-                             metadata=metadata, kinds=FLAGS.kinds, seed=FLAGS.seed,
-                             max_representative=FLAGS.num_representative)
+    paths = export_student(model, FLAGS.out_dir, resolution=resolution, representative_images=images,
+                           metadata=metadata, kinds=FLAGS.kinds, seed=FLAGS.seed,
+                           max_representative=FLAGS.num_representative)
     summary = {}
     for kind, path in paths.items():
-        side = json.loads((path.parent / ("saved_model.json" if kind == "saved_model" else f"{path.name}.json"))
-                          .read_text(encoding="utf-8"))
+        side = json.loads(sidecar_path(kind, path).read_text(encoding="utf-8"))
         emb = side["parity_vs_keras"]["embedding"]
         summary[kind] = {"path": str(path), "size_bytes": side["size_bytes"],
                          "embedding_min_cosine_vs_keras": emb["min_cosine"],

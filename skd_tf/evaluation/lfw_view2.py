@@ -21,8 +21,8 @@ r of `descriptors.npy`); the student's test crop is `degrade_faces(..., p, num_p
 unperturbed anti-aliased p-px crop the project uses for test faces, Section IV-A), seeded by the CSV row id like the
 fold experiment. Each distinct image is read once.
 
-Students: `.keras`, `.weights.h5` (+ the training run's config.json, see `skd_tf.export.load_student`), a training
-run folder holding `student.keras`, or a `.tflite` exported by `skd_tf.export` (float32 / float16 / dynamic_int8 /
+Students: `.keras`, `.weights.h5` (+ the training run's config.json, see `skd_tf.serving.load_student`), a training
+run folder holding `student.keras`, or a `.tflite` exported by `skd_tf.serving` (float32 / float16 / dynamic_int8 /
 int8; its `serving_default` outputs `embedding` = L2-normalised identity layer and `mimic`). The resolution p is read
 from the model's input shape.
 
@@ -54,6 +54,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from skd_tf.serving import (INPUT_NAME, OUTPUT_NAMES, as_uint8_images, load_student, read_tflite_metadata,
+                            resolve_student_path, tflite_signature_runner)
 from skd_tf.utils.io import atomic_path, write_json, write_text
 
 TEACHER = "dlib_resnet"
@@ -251,8 +253,6 @@ class EvalStudent:
 
         if self.kind == "keras":
             return grid.embed(self.model, images, batch_size=batch_size)
-        from skd_tf.export import INPUT_NAME, as_uint8_images
-
         images = as_uint8_images(images, self.resolution, what=f"faces for {self.path.name}")
         out = {"identity": [], "mimic": []}
         for start in range(0, len(images), batch_size):
@@ -303,22 +303,6 @@ def read_target_mean(path: str | os.PathLike, dim: int | None = None, what: str 
     return arr.astype(np.float32)
 
 
-def resolve_student_path(path: str | os.PathLike) -> Path:
-    """A student file (`.keras`, `.weights.h5`, `.tflite`), or a training run folder holding `student.keras`."""
-    p = Path(path)
-    if p.is_dir():
-        cand = p / "student.keras"
-        if not cand.is_file():
-            raise FileNotFoundError(f"student {p}: a folder without student.keras (expected a .keras, .weights.h5 "
-                                    "or .tflite file, or a training run folder)")
-        return cand
-    if not p.is_file():
-        raise FileNotFoundError(f"student {p}: file not found (expected a .keras, .weights.h5 or .tflite file)")
-    if not p.name.endswith((".keras", ".weights.h5", ".tflite")):
-        raise ValueError(f"student {p}: unknown file type (expected .keras, .weights.h5 or .tflite)")
-    return p
-
-
 def default_student_name(path: Path, resolution: int, kind: str, tflite_kind: str | None = None) -> str:
     """`S-16-sc` from a training run folder named so, else `S-<p>`; a file stem other than student/final/best is
     added in brackets (`S-16[pre]`), and a TFLite model gets its quantisation (`S-16-sc[int8]`)."""
@@ -351,22 +335,20 @@ def load_eval_student(path: str | os.PathLike, *, config: str | os.PathLike | No
                       num_threads: int | None = None) -> EvalStudent:
     """Loads and checks one student (see the module docstring); raises naming the file and what was expected.
 
-    `config`: the training config of a `.weights.h5` (default: found beside it by `skd_tf.export.load_student`).
+    `config`: the training config of a `.weights.h5` (default: found beside it by `skd_tf.serving.load_student`).
     `target_mean`: the centring of the regression targets (default: `find_target_mean`).
     """
     path = resolve_student_path(path)
     info: dict = {}
     if path.name.endswith(".tflite"):
-        from skd_tf.export import INPUT_NAME, OUTPUT_NAMES, read_tflite_metadata, tflite_signature_runner
-
         try:
             runner = tflite_signature_runner(path, num_threads=num_threads)
         except (ValueError, RuntimeError) as e:
-            raise ValueError(f"student {path}: not a TFLite student exported by skd_tf.export ({e})") from None
+            raise ValueError(f"student {path}: not a TFLite student exported by skd_tf.serving ({e})") from None
         ins, outs = runner.get_input_details(), runner.get_output_details()
         if INPUT_NAME not in ins or not set(OUTPUT_NAMES) <= set(outs):
             raise ValueError(f"student {path}: signature inputs {sorted(ins)} / outputs {sorted(outs)}, expected input "
-                             f"'{INPUT_NAME}' and outputs {list(OUTPUT_NAMES)} (skd_tf.export)")
+                             f"'{INPUT_NAME}' and outputs {list(OUTPUT_NAMES)} (skd_tf.serving)")
         p = _check_resolution(ins[INPUT_NAME]["shape_signature"], path)
         mimic_dim = int(outs["mimic"]["shape_signature"][-1])
         try:
@@ -381,8 +363,6 @@ def load_eval_student(path: str | os.PathLike, *, config: str | os.PathLike | No
             m = re.search(r"_(float32|float16|dynamic_int8|int8)\.tflite$", path.name)
             tflite_kind = m.group(1) if m else None
     else:
-        from skd_tf.export import load_student
-
         try:
             model = load_student(path, config=config)
         except Exception as e:  # noqa: BLE001 - Keras raises many kinds for a bad file

@@ -46,6 +46,7 @@ import tensorflow as tf
 
 from skd_tf.data.pipeline import StudentData, check_join, make_distributed_dataset
 from skd_tf.models.student import build_student
+from skd_tf.serving import check_weights_file
 from skd_tf.training import losses as L
 from skd_tf.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision
 from skd_tf.training.divergence import StopOnNonFinite, TrainingDiverged, check_not_diverged, write_marker
@@ -364,8 +365,6 @@ def check_run(config: TrainConfig, train_data: StudentData, val_data: StudentDat
     if isinstance(init_weights, (str, os.PathLike)) and not Path(init_weights).is_file():
         raise FileNotFoundError(f"init_weights: {init_weights} does not exist (expected a student .weights.h5)")
     if isinstance(init_weights, (str, os.PathLike)):
-        from skd_tf.export import check_weights_file
-
         check_weights_file(init_weights, "init_weights:")  # truncated / corrupt: refused naming it, before any work
     model_dir = Path(model_dir)
     if model_dir.is_dir():

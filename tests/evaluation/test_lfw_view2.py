@@ -7,6 +7,7 @@ import pytest
 from skd_tf import grid
 from skd_tf.evaluation import lfw_view2 as V
 from skd_tf.evaluation.verification import cosine_scores, roc_auc
+from skd_tf.serving import export_student
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +222,6 @@ def test_weights_h5_descriptors_without_teacher_rows(lfw_root, tmp_path, student
 def test_tflite_exports_match_keras_auc(lfw_root, tmp_path, student16):
     """float32 / float16 / int8 TFLite exports of the untrained student: AUCs within 0.5 points of Keras on the 600
     pairs of fold 1 (the same crops)."""
-    from skd_tf.export import export_student
-
     pairs = V.load_view2_pairs(lfw_root, folds=[1])
     faces = V.prepare_faces(lfw_root, pairs, [16])[16]
     paths = export_student(student16, tmp_path / "export" / "S-16-c", resolution=16, representative_images=faces[:100],

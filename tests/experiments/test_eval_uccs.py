@@ -66,7 +66,8 @@ def test_empty_test_split_is_refused_before_training_naming_the_csv(tmp_path):
     (dict(num_subjects=0), ValueError, r"^--num_subjects: expected a positive integer"),
     (dict(learning_rate=float("nan")), ValueError, r"^--learning_rate: expected a finite number > 0, got nan"),
     (dict(on_corrupt="ignore"), ValueError, r"^--on_corrupt: expected 'fail' or 'skip'"),
-    (dict(student="nope.keras"), FileNotFoundError, r"--student: no student model at .*nope.keras"),
+    (dict(student="nope.keras"), FileNotFoundError,
+     r"^--student .*nope.keras: file not found \(expected a \.keras or \.weights\.h5 file\)"),
     (dict(image_dir="no_such_dir"), FileNotFoundError, r"^--image_dir: .*no_such_dir is not a folder"),
 ])
 def test_bad_flags_are_refused_before_any_image_is_read(tmp_path, monkeypatch, kwargs, exc, pattern):

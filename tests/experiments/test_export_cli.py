@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skd_tf import export as E
 from skd_tf.models.student import build_student
+from skd_tf.serving import keras_reference, load_saved_model_signature
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +39,8 @@ def test_cli_exports_weights_checkpoint_with_training_config(tmp_path):
     side = json.loads((out / "student_16px_int8.tflite.json").read_text())
     assert side["teacher"] == "dlib_resnet" and side["metrics"] == {"lfw_auc": 0.5}
     assert side["calibration"]["n_faces"] == 20
-    ref = E.keras_reference(model, faces[:4])
-    got = E.load_saved_model_signature(out / "saved_model")(images=faces[:4])
+    ref = keras_reference(model, faces[:4])
+    got = load_saved_model_signature(out / "saved_model")(images=faces[:4])
     np.testing.assert_allclose(got["embedding"], ref["embedding"], atol=1e-5)
 
 
