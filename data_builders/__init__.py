@@ -1,4 +1,6 @@
-"""TFDS dataset builders (manual download), one folder per dataset as in tensorflow/datasets.
+"""TFDS dataset builders (manual download), one folder per dataset as in tensorflow/datasets:
+`<name>_dataset_builder.py` and its test, README.md, CITATIONS.bib, TAGS.txt, `dummy_data/` and the
+`make_dummy_data.py` that writes it (`builder_layout_test.py` checks every folder).
 
 Each folder is runnable: ``python -m data_builders.<name> --manual_dir=DIR [--data_dir=DIR] [--config=NAME]``
 prepares the dataset (the `tfds build` CLI of tensorflow-datasets 4.9.10 needs apache_beam just to start).

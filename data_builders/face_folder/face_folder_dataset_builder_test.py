@@ -271,15 +271,6 @@ def test_write_face_folder_refuses_bad_input_and_existing_folders(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["a"]
 
 
-def test_dummy_data_is_what_make_dummy_data_writes(tmp_path):
-    make_dummy_data.make(tmp_path / "dummy")
-    made = sorted(p.relative_to(tmp_path / "dummy") for p in (tmp_path / "dummy").rglob("*") if p.is_file())
-    committed = sorted(p.relative_to(DUMMY) for p in DUMMY.rglob("*") if p.is_file())
-    assert made == committed and len(made) == 13
-    for rel in made:
-        assert (tmp_path / "dummy" / rel).read_bytes() == (DUMMY / rel).read_bytes(), rel
-
-
 LFW_PEOPLE = ("AJ_Cook", "Aaron_Peirsol", "Abdoulaye_Wade")  # 1 + 4 + 4 images; Abdoulaye_Wade_0003 is det=fixed
 
 

@@ -78,7 +78,7 @@ def test_missing_csv_lists_expected_files(tmp_path):
 
 def test_missing_image_is_listed(tmp_path):
     manual = tmp_path / "manual"
-    shutil.copytree(DUMMY, manual, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(DUMMY, manual)
     (manual / "umdfaces_batch2" / "synthetic_person_204" / "synthetic_person_204_0002.jpg").unlink()
     with pytest.raises(FileNotFoundError, match="umdfaces_batch2/synthetic_person_204/synthetic_person_204_0002.jpg"):
         _build(tmp_path, manual)
@@ -86,7 +86,7 @@ def test_missing_image_is_listed(tmp_path):
 
 def test_corrupt_image_fails_or_is_skipped(tmp_path):
     manual = tmp_path / "manual"
-    shutil.copytree(DUMMY, manual, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(DUMMY, manual)
     bad = manual / "umdfaces_batch3" / "synthetic_person_305" / "synthetic_person_305_0001.jpg"
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])  # a truncated JPEG
     with pytest.raises(ValueError, match=r"synthetic_person_305_0001.jpg: corrupt or unreadable image: truncated JPEG"):
@@ -99,7 +99,7 @@ def test_corrupt_image_fails_or_is_skipped(tmp_path):
 
 def test_landmark_outside_the_image_fails_or_is_skipped(tmp_path):
     manual = tmp_path / "manual"
-    shutil.copytree(DUMMY, manual, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(DUMMY, manual)
     csv_path = manual / "umdfaces_batch1" / "umdfaces_batch1_ultraface.csv"
     lines = csv_path.read_text().splitlines()
     header = lines[0].split(",")

@@ -111,12 +111,12 @@ def test_load_protocol_faces_missing_and_corrupt(tmp_path):
     import shutil
 
     root = tmp_path / "scface"
-    shutil.copytree(DUMMY, root, ignore=shutil.ignore_patterns("*.py", "surveillance_cameras_distance_2"))
+    shutil.copytree(DUMMY, root, ignore=shutil.ignore_patterns("surveillance_cameras_distance_2"))
     with pytest.raises(FileNotFoundError, match="650 of 2080 expected image files are missing") as err:
         scface.load_protocol_faces(root, root / "scface_annotations.txt", "paper", size=16)
     assert "surveillance_cameras_distance_2/cam1/" in str(err.value)
     root = tmp_path / "scface_full"
-    shutil.copytree(DUMMY, root, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(DUMMY, root)
     records = scface.read_annotations(root / "scface_annotations.txt")
     gallery = [r for r in records if r.camera == 0]
     bad = root / gallery[3].relpath
@@ -134,7 +134,7 @@ def test_load_protocol_faces_truncated_image_and_point_outside_the_image(tmp_pat
     import shutil
 
     root = tmp_path / "scface"
-    shutil.copytree(DUMMY, root, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copytree(DUMMY, root)
     annotations = root / "scface_annotations.txt"
     records = scface.read_annotations(annotations)
     gallery = [r for r in records if r.camera == 0]  # splits dev_gallery / eval_gallery: subjects 44..130

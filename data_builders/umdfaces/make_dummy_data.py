@@ -1,9 +1,9 @@
 """Generates the UMDFaces dummy data: synthetic cartoon faces (no real faces) in the official still-image layout.
 
-    python data_builders/umdfaces/dummy_data/make_dummy_data.py            # (re)writes this folder
-    python data_builders/umdfaces/dummy_data/make_dummy_data.py --out=DIR  # anywhere else
+    .venv/bin/python data_builders/umdfaces/make_dummy_data.py            # (re)writes ./dummy_data beside it
+    .venv/bin/python data_builders/umdfaces/make_dummy_data.py --out=DIR  # anywhere else
 
-Writes, deterministically, ``umdfaces_batch{1,2,3}/`` each with ``umdfaces_batchK_ultraface.csv`` (the official
+Writes, deterministically (same bytes every run), ``umdfaces_batch{1,2,3}/`` each with ``umdfaces_batchK_ultraface.csv`` (the official
 columns: SUBJECT_ID, FILE, FACE_X, FACE_Y, FACE_WIDTH, FACE_HEIGHT, YAW, PITCH, ROLL, P1X, P1Y, VIS1, ...,
 P21X, P21Y, VIS21, PR_MALE, PR_FEMALE) and the images it names (``<subject folder>/<subject folder>_NNNN.jpg``,
 48x48 JPEGs). 2 subjects per batch, 2 images each: 12 faces of 6 subjects. Keypoints follow the AFLW 21-point
@@ -18,8 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from umdfaces_csv import COLUMNS, format_row  # noqa: E402
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from data_builders.umdfaces.umdfaces_csv import COLUMNS, format_row  # noqa: E402
 
 SIZE = 48
 SUBJECTS = {1: (101, 102), 2: (203, 204), 3: (305, 306)}
@@ -90,7 +92,7 @@ def make(out: Path, seed: int = 0) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "dummy_data")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     print(f"wrote {make(args.out, args.seed)} images and 3 CSVs under {args.out}")

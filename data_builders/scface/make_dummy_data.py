@@ -1,9 +1,9 @@
 """Generates the SCface dummy data: synthetic cartoon faces (no real faces) in the official release layout.
 
-    python data_builders/scface/dummy_data/make_dummy_data.py            # (re)writes this folder
-    python data_builders/scface/dummy_data/make_dummy_data.py --out=DIR  # anywhere else
+    .venv/bin/python data_builders/scface/make_dummy_data.py            # (re)writes ./dummy_data beside it
+    .venv/bin/python data_builders/scface/make_dummy_data.py --out=DIR  # anywhere else
 
-Writes, deterministically (seeded, so reruns give the same files):
+Writes, deterministically (seeded: same bytes every run):
 
 * ``mugshot_frontal_cropped_all/NNN_frontal.JPG`` (130 visible mugshots),
 * ``surveillance_cameras_distance_D/camK/NNN_camK_D.jpg`` (K = 1..7, D = 1..3; cam6/cam7 grey, as infrared),
@@ -128,7 +128,7 @@ def make(out: Path, seed: int = 0) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "dummy_data")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     n = make(args.out, args.seed)
