@@ -45,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 from skd_tf.data.pipeline import StudentData, check_join, make_distributed_dataset
-from skd_tf.models.student import build_student
+from skd_tf.models.student import build_student, resolve_arch
 from skd_tf.serving import check_weights_file
 from skd_tf.training import losses as L
 from skd_tf.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision
@@ -74,6 +74,7 @@ class TrainConfig:
     feature_norm: str = "raw"          # raw | l2 (target f / ||f|| * feature_scale)
     feature_scale: float = 1.0
     identity_dim: int = 128
+    student_arch: Any = "paper"        # a name in skd_tf.models.student.ARCHS or {"widths": [...], "head": ...}
     feature_dim: int | None = None     # D; default: the teacher features' width (4096 when there are none)
     num_classes: int | None = None     # C; default: max label + 1
     shuffle_buffer: int | None = None  # default: the whole training set (a uniform permutation per epoch)
@@ -104,6 +105,10 @@ class TrainConfig:
             _check_int("verbose", self.verbose, 0)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("identity_dim", self.identity_dim, 1)
+        try:
+            resolve_arch(self.student_arch)
+        except ValueError as err:
+            raise ValueError(f"student_arch: {err}") from None
         for f in ("feature_dim", "num_classes", "shuffle_buffer"):
             if getattr(self, f) is not None:
                 _check_int(f, getattr(self, f), 1)
@@ -207,7 +212,7 @@ def make_optimizer(config: TrainConfig, learning_rate: float, total_steps: int) 
 
 
 _STAGE_KEYS = ("batch_size", "optimizer", "lr_schedule", "momentum", "weight_decay", "cls_weight", "reg_weight",
-               "feature_norm", "feature_scale", "identity_dim", "shuffle_buffer", "seed")
+               "feature_norm", "feature_scale", "identity_dim", "student_arch", "shuffle_buffer", "seed")
 
 
 def _tensorboard_available() -> bool:
@@ -247,7 +252,7 @@ def check_stage(stage_dir: Path, mode: str, epochs: int, learning_rate: float, t
     stage_dir = Path(stage_dir)
     check_not_diverged(stage_dir)
     check_settings(stage_dir / "stage.json", stage_settings(mode, epochs, learning_rate, train_data, val_data, config),
-                   write=write, hint="use another model_dir")
+                   write=write, hint="use another model_dir", defaults={"student_arch": "paper"})
     if (stage_dir / "done.json").is_file() and (stage_dir / "final.weights.h5").is_file():
         return True
     need_feats = L.uses_regression(mode)
@@ -409,7 +414,7 @@ def train_student(config: TrainConfig, train_data: StudentData, val_data: Studen
         with strategy.scope():
             student = build_student(config.resolution, feature_dim=feature_dim, num_classes=num_classes,
                                     identity_dim=config.identity_dim, seed=config.seed,
-                                    synchronized_bn=strategy.num_replicas_in_sync > 1)
+                                    synchronized_bn=strategy.num_replicas_in_sync > 1, arch=config.student_arch)
         if init_weights is not None:
             if isinstance(init_weights, keras.Model):
                 student.set_weights(init_weights.get_weights())

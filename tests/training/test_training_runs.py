@@ -200,3 +200,24 @@ def test_run_killed_after_the_last_epochs_backup_resumes_to_the_same_weights(tmp
     assert json.loads((stage3 / "done.json").read_text())["resumed_at_epoch"] == 2
     for a, b in zip(ref.student.get_weights(), resumed.student.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_student_arch_is_trained_recorded_and_reloaded(tmp_path):
+    # A custom architecture (TrainConfig.student_arch, issue 14) is what trains, goes into config.json, and is what
+    # the loader rebuilds around student.weights.h5: same outputs as the trained model.
+    from skd_tf.models.student import arch_of
+    from skd_tf.serving import load_student
+
+    arch = {"widths": [8, 8, 16, 8, 16, 16, 8, 16, 24, 40], "head": "bn_relu"}
+    cfg = TrainConfig(resolution=16, supervision="sc", epochs=1, init_epochs=1, batch_size=24, seed=1,
+                      tensorboard=False, student_arch=arch)
+    result = train_student(cfg, _data(), model_dir=tmp_path / "run")
+    assert arch_of(result.student).widths == tuple(arch["widths"])
+    assert arch_of(result.student).head == "bn_relu"
+    loaded = load_student(tmp_path / "run" / "student.weights.h5")
+    assert arch_of(loaded) == arch_of(result.student)
+    x = np.random.default_rng(0).integers(0, 256, size=(3, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(loaded(x)["identity"]), np.asarray(result.student(x)["identity"]),
+                               rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="student_arch"):
+        TrainConfig(student_arch="huge").validate()
