@@ -5,13 +5,14 @@
 
 Models: T-224 (VGGFace VGG16 architecture, random weights, fc7 features), T-150 (dlib's face ResNet with its real
 weights, 128-D) and students S-96/64/32/16 (Fig. 3, D = 4096 mimic layer as with the VGGFace teacher, 128-D
-identity layer; C = 8,277 UMDFaces identities for the "with softmax" count). Weights do not change speed.
+identity layer; C = 8,419 UMDFaces subjects for the "with softmax" count, Section IV-A). Weights do not change speed.
 
 Per model:
 * parameters with and without the softmax layer; MACs (multiply-accumulates of conv and dense layers; FLOPs =
   2 x MACs); activation memory at batch 1 in float32 (`skd_tf.analysis.complexity`: "in-place" = input plus every
-  tensor a layer must materialise, i.e. without the outputs of ReLU/BatchNorm layers, which Caffe - the paper's
-  framework - runs in place; "all" = every Keras layer output) and the teacher/student ratio of each against Fig. 8;
+  tensor a layer must materialise, i.e. without the outputs of ReLU/BatchNorm layers, which a runtime can run in
+  place (Caffe does; the paper implements its models in TensorFlow [63], Section IV-A); "all" = every Keras layer
+  output) and the teacher/student ratio of each against Fig. 8;
   model file sizes (TFLite float32 and int8);
 * throughput: Keras (TF graph, `tf.function`), TFLite float32 and TFLite full int8 (`skd_tf.serving`: uint8 input,
   float outputs), at batch 1 (latency = 1 / faces per second) and batch `--large_batch` (`--teacher_large_batch`
@@ -45,7 +46,7 @@ FLAGS = flags.FLAGS
 
 STUDENT_RESOLUTIONS = (96, 64, 32, 16)
 STUDENT_FEATURE_DIM = 4096
-STUDENT_CLASSES = 8277          # UMDFaces identities (paper Section IV-A)
+STUDENT_CLASSES = 8419          # UMDFaces subjects (paper Section IV-A: "8,419 subjects")
 TEACHER_KEYS = ("T-224", "T-150")
 ALL_MODELS = TEACHER_KEYS + tuple(f"S-{p}" for p in STUDENT_RESOLUTIONS)
 

@@ -12,8 +12,9 @@ Counted analytically from each layer's config and its input/output shapes in the
   which is what Fig. 8 plots. Two conventions:
     - `activation_bytes`: the input plus every layer's output (each Keras layer materialises a tensor);
     - `activation_bytes_inplace`: the input plus the outputs of layers that cannot run in place, i.e. without the
-      outputs of same-shape element-wise layers (activations, BatchNormalization, Dropout, Rescaling), which
-      Caffe - the paper's framework - computes in place. This makes a net with fused `Conv2D(activation="relu")`
+      outputs of same-shape element-wise layers (activations, BatchNormalization, Dropout, Rescaling), which a
+      runtime can compute in place (Caffe does; the paper's own implementation is TensorFlow [63], Section IV-A,
+      whose runtime may also reuse those buffers). This makes a net with fused `Conv2D(activation="relu")`
       and one with separate BN/ReLU layers comparable.
   Neither is peak live memory (a runtime frees or reuses buffers); both are the totals the paper compares.
 
@@ -30,7 +31,7 @@ import numpy as np
 
 BYTES_PER_FLOAT = 4
 
-# Same-shape, element-wise layers a framework may run in place (Caffe does for ReLU, BatchNorm/Scale, Dropout).
+# Same-shape, element-wise layers a runtime may run in place (e.g. Caffe for ReLU, BatchNorm/Scale, Dropout).
 _INPLACE = {"ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Activation", "BatchNormalization", "Dropout",
             "Rescaling", "GaussianNoise", "GaussianDropout", "SpatialDropout2D", "LayerNormalization",
             "Normalization", "ChannelAffine", "DlibInputNormalization"}

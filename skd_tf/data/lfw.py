@@ -1,4 +1,4 @@
-"""LFW protocol files and image folder (paper Section IV-B: LFW verification on 6,000 pairs).
+"""LFW protocol files and image folder (paper Section IV-A: 6,000 LFW pairs; the experiment is Section IV-C).
 
 Readers for the official protocol text files (see `../shared/data/README.md`):
 - `pairs.txt` (View 2): header `10\\t300`, then 10 folds of 300 matched lines `name i j` followed by 300 mismatched

@@ -1,7 +1,7 @@
-"""Face verification metrics from pairs of embeddings (paper Section IV-B: LFW, 6,000 pairs, ROC AUC).
+"""Face verification metrics from pairs of embeddings (paper Section IV-A: LFW, 6,000 pairs, ROC AUC).
 
 The paper extracts the mimic/identity-layer features of both faces of a pair, L2-normalises them and thresholds their
-similarity (Section IV-B); it reports the area under the ROC curve. Besides AUC this module gives the standard LFW
+similarity (Section IV-A); it reports the area under the ROC curve. Besides AUC this module gives the standard LFW
 10-fold accuracy, TAR at a fixed FAR, the equal error rate and the ROC curve itself.
 
 Conventions used throughout:

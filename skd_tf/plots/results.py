@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 
 from skd_tf.utils.io import atomic_path
 
-# The paper's Fig. 7 values quoted in its text (Section IV-C), in percent. The text calls them accuracy; Section IV-B
+# The paper's Fig. 7 values quoted in its text (Section IV-C), in percent. The text calls them accuracy; Section IV-A
 # says LFW performance is reported as the ROC AUC.
 PAPER_FIG7 = {"T": 97.15, "S-32-c": 70.23, "S-32-sc": 89.72, "S-96-sc": 95.03}  # T = 95.03 + 2.12
 

@@ -1,4 +1,4 @@
-"""ROC curves for face verification (Section IV-B reports the area under the ROC curve on LFW)."""
+"""ROC curves for face verification (Section IV-A: LFW performance is reported as the area under the ROC curve)."""
 from __future__ import annotations
 
 import os

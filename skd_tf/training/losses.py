@@ -17,6 +17,16 @@ face undefined). The squared L2 is summed over the D feature dimensions, as in E
 
 Supervision modes (Section IV-C): `c` = L_cls only; `s` = alpha-weighted L_reg only; `sc` = L_cls + alpha-weighted
 L_reg; `dc` = L_cls + L_reg with alpha = 1 for every face.
+
+Our reading of mode `s`, and why: like every mode it starts from the stage-1 weights and trains only L_reg, so the
+identity and softmax layers get no gradient in stage 3 and keep their stage-1 values. Section III-B initialises
+every student with Eq. 1 before distillation, and Section IV-C defines s only by what its supervision lacks
+("selective distillation without face class supervision"), so s shares the initialisation of c, sc and dc and
+differs from sc by L_cls alone: the comparison s vs sc then measures the class supervision, as the paper uses it
+("the face class supervision signal can also improve the performance, so that S-16-sc achieves a higher accuracy
+than S-16-s"). Training s from random weights would instead confound that with the initialisation, and an identity
+layer that no loss reaches would stay random; here it stays the stage-1 identity layer reading a mimic feature that
+L_reg moves, which is why s's identity feature is its weakest and its mimic feature its headline in our tables.
 """
 from __future__ import annotations
 
