@@ -26,7 +26,8 @@ differs from sc by L_cls alone: the comparison s vs sc then measures the class s
 ("the face class supervision signal can also improve the performance, so that S-16-sc achieves a higher accuracy
 than S-16-s"). Training s from random weights would instead confound that with the initialisation, and an identity
 layer that no loss reaches would stay random; here it stays the stage-1 identity layer reading a mimic feature that
-L_reg moves, which is why s's identity feature is its weakest and its mimic feature its headline in our tables.
+L_reg moves, which is why s's identity feature is its weakest and its mimic feature carries it (LFW fold 1,
+S-32-s: identity 85.29, mimic 91.16 AUC; WORKSPACE.md).
 """
 from __future__ import annotations
 
