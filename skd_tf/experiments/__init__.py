@@ -1,1 +1,28 @@
-"""The experiments' run logic, callable from Python (the `experiments/` CLIs parse flags and call these)."""
+"""The experiments' run logic, callable from Python by config name (the `experiments/` CLIs parse flags into the
+same configs and call the same functions):
+
+    from skd_tf import experiments
+    experiments.run("lfw_lowres.quick", out_dir="runs/lfw_quick", overrides={"train.epochs": 2})
+
+Names and overrides: `skd_tf.configs` (`config_names()`, `apply_overrides`). `RUNNERS` maps each config dataclass
+to the function `run(config, out_dir)` that runs it and returns its results dict.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Mapping
+
+from skd_tf.configs import apply_overrides, get_config
+from skd_tf.configs.paper import PaperConfig
+from skd_tf.experiments import paper
+
+RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
+    PaperConfig: paper.run_paper,
+}
+
+
+def run(name: str, out_dir: str | os.PathLike, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Runs the config registered as `name` (with `overrides`, dotted keys for nested fields) under `out_dir`;
+    returns the run's results dict."""
+    config = apply_overrides(get_config(name), overrides or {})
+    return RUNNERS[type(config)](config, out_dir)

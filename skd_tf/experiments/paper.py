@@ -34,73 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from skd_tf.training import MODES, TrainConfig
-
-
-@dataclasses.dataclass
-class PaperConfig:
-    """Everything one run of the pipeline depends on (module docstring). `train` holds the student schedule and
-    losses; its `resolution`/`supervision` are set per student, its `feature_scale` 0 means sqrt(D)."""
-    dataset: str = "face_folder/aligned_150"
-    data_dir: str | None = None
-    split: str = "train"
-    id_key: str | None = "auto"
-    teacher: str = "dlib_resnet"
-    teacher_weights: str | None = None
-    lfw_root: str | None = None
-    lfw_train_fold: int | None = None
-    min_train_images: int = 1
-    max_train_people: int | None = None
-    eval_folds: tuple[int, ...] | None = None
-    max_test_pairs: int | None = None
-    resolutions: tuple[int, ...] = (16, 32)
-    modes: tuple[str, ...] = MODES
-    perturbations: int = 4
-    sampling: str = "fixed"
-    jitter: float = 0.05
-    input_shards: int = 1
-    center_targets: bool = True
-    keep_fraction: float = 0.9
-    lam: float | None = None
-    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(
-        init_epochs=10, epochs=6, finetune_learning_rate=5e-4, feature_norm="l2", feature_scale=0.0))
-
-    def validate(self) -> "PaperConfig":
-        from skd_tf.data.sources import SAMPLINGS
-        from skd_tf.models import teachers
-        from skd_tf.training.losses import check_mode
-
-        teachers.spec(self.teacher)
-        if not self.resolutions or any(int(p) != p or p < 1 for p in self.resolutions):
-            raise ValueError(f"resolutions: expected positive pixel sizes, got {self.resolutions}")
-        if not self.modes:
-            raise ValueError("modes: expected at least one of c, s, sc, dc")
-        for m in self.modes:
-            check_mode(m)
-        if self.sampling not in SAMPLINGS:
-            raise ValueError(f"sampling: expected one of {SAMPLINGS}, got {self.sampling!r}")
-        if self.perturbations < 1 or self.input_shards < 1 or self.min_train_images < 1:
-            raise ValueError("perturbations, input_shards and min_train_images: expected >= 1, got "
-                             f"{self.perturbations}, {self.input_shards}, {self.min_train_images}")
-        if not 0.0 <= self.keep_fraction <= 1.0:
-            raise ValueError(f"keep_fraction: expected a value in [0, 1], got {self.keep_fraction}")
-        if self.lam is not None:
-            from skd_tf.selection.core import check_lam
-            check_lam(self.lam)
-        for k in (self.lfw_train_fold,) + tuple(self.eval_folds or ()):
-            if k is not None and not 1 <= int(k) <= 10:
-                raise ValueError(f"LFW folds: expected 1..10, got {k}")
-        if not self.jitter >= 0:
-            raise ValueError(f"jitter: expected >= 0, got {self.jitter}")
-        dataclasses.replace(self.train, feature_scale=self.train.feature_scale or 1.0).validate()  # 0: sqrt(D)
-        return self
-
-    @property
-    def test_folds(self) -> tuple[int, ...]:
-        """View-2 folds scored: `eval_folds`, else the held-out fold of an LFW-trained run, else all ten."""
-        if self.eval_folds:
-            return tuple(int(k) for k in self.eval_folds)
-        return (int(self.lfw_train_fold),) if self.lfw_train_fold else tuple(range(1, 11))
+from skd_tf.configs.paper import PaperConfig
 
 
 def _training_rows(config: PaperConfig, faces, lfw_root: Path) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -1,0 +1,90 @@
+"""The paper's pipeline (`skd_tf.experiments.paper.run_paper`): a face dataset -> teacher features -> Eq. 3 selection
+-> students S-p-{c,s,sc,dc} -> LFW View 2.
+
+Presets (`PaperConfig()` itself: 16/32 px and 4 perturbations, the CPU-sized setting `lfw_lowres` starts from):
+    paper            the paper's students (Section IV-A: 16/32/64/96 px, 16 perturbations per face) with the dlib
+                     teacher on a face-folder build (`dataset`, `data_dir`: the user's)
+    paper.umdfaces   the paper's setting: the same on UMDFaces' aligned 224-px chips with the VGGFace teacher (its
+                     `teacher_weights` file and `data_dir` are the user's; README, "The paper's experiment")
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from skd_tf.configs import register
+from skd_tf.configs.checks import (check_bool, check_choice, check_folds, check_fraction, check_int, check_modes,
+                                   check_optional_int, check_resolutions)
+from skd_tf.data.sources import SAMPLINGS
+from skd_tf.models import teachers
+from skd_tf.selection.core import check_lam
+from skd_tf.training import MODES, TrainConfig
+
+
+@dataclasses.dataclass
+class PaperConfig:
+    """Everything one run of the pipeline depends on (`skd_tf.experiments.paper`). `train` holds the student schedule
+    and losses; its `resolution`/`supervision` are set per student, its `feature_scale` 0 means sqrt(D).
+    `lfw_train_fold=k` trains on the LFW people outside View-2 fold k only (and tests on fold k)."""
+    dataset: str = "face_folder/aligned_150"
+    data_dir: str | None = None
+    split: str = "train"
+    id_key: str | None = "auto"
+    teacher: str = "dlib_resnet"
+    teacher_weights: str | None = None
+    lfw_root: str | None = None
+    lfw_train_fold: int | None = None
+    min_train_images: int = 1
+    max_train_people: int | None = None
+    eval_folds: tuple[int, ...] | None = None
+    max_test_pairs: int | None = None
+    resolutions: tuple[int, ...] = (16, 32)
+    modes: tuple[str, ...] = MODES
+    perturbations: int = 4
+    sampling: str = "fixed"
+    jitter: float = 0.05
+    input_shards: int = 1
+    center_targets: bool = True
+    keep_fraction: float = 0.9
+    lam: float | None = None
+    train: TrainConfig = dataclasses.field(default_factory=lambda: TrainConfig(
+        init_epochs=10, epochs=6, finetune_learning_rate=5e-4, feature_norm="l2", feature_scale=0.0))
+
+    def validate(self) -> "PaperConfig":
+        teachers.spec(self.teacher)
+        check_resolutions(self.resolutions)
+        check_modes(self.modes)
+        check_choice("sampling", self.sampling, SAMPLINGS)
+        for name in ("perturbations", "input_shards", "min_train_images"):
+            check_int(name, getattr(self, name), 1)
+        check_optional_int("max_train_people", self.max_train_people, 1)
+        check_optional_int("max_test_pairs", self.max_test_pairs, 2)
+        check_fraction("keep_fraction", self.keep_fraction)
+        if self.lam is not None:
+            check_lam(self.lam)
+        if self.lfw_train_fold is not None:
+            check_folds("lfw_train_fold", (self.lfw_train_fold,))
+        check_folds("eval_folds", self.eval_folds or ())
+        if not self.jitter >= 0:
+            raise ValueError(f"jitter: expected >= 0, got {self.jitter}")
+        check_bool("center_targets", self.center_targets)
+        dataclasses.replace(self.train, feature_scale=self.train.feature_scale or 1.0).validate()  # 0: sqrt(D)
+        return self
+
+    @property
+    def test_folds(self) -> tuple[int, ...]:
+        """View-2 folds scored: `eval_folds`, else the held-out fold of an LFW-trained run, else all ten."""
+        if self.eval_folds:
+            return tuple(int(k) for k in self.eval_folds)
+        return (int(self.lfw_train_fold),) if self.lfw_train_fold else tuple(range(1, 11))
+
+
+def paper() -> PaperConfig:
+    return PaperConfig(resolutions=(16, 32, 64, 96), perturbations=16)
+
+
+def umdfaces() -> PaperConfig:
+    return dataclasses.replace(paper(), dataset="umdfaces/aligned_224", teacher="vggface16")
+
+
+register("paper", paper)
+register("paper.umdfaces", umdfaces)
