@@ -13,7 +13,8 @@ of the two cosines), plus the cross-resolution case (`cross`): the student's low
 first image of a pair against the teacher's high-resolution feature of the second. Fig. 7's headline figure is
 `both` (`HEADLINE_FEATURE`).
 
-The demo (`experiments/demo.py`) and the LFW experiment (`experiments/lfw_lowres.py`) both call this module.
+The demo (`skd_tf.experiments.demo`) and the paper's pipeline (`skd_tf.experiments.paper`, which the LFW experiment
+configures) both call this module.
 """
 from __future__ import annotations
 

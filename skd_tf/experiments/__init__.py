@@ -13,11 +13,17 @@ import os
 from typing import Any, Callable, Mapping
 
 from skd_tf.configs import apply_overrides, get_config
+from skd_tf.configs.demo import DemoConfig
+from skd_tf.configs.eval_lfw import EvalLfwConfig
+from skd_tf.configs.lfw_lowres import LfwLowresConfig
 from skd_tf.configs.paper import PaperConfig
-from skd_tf.experiments import paper
+from skd_tf.experiments import demo, eval_lfw, lfw_lowres, paper
 
 RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
+    DemoConfig: demo.run,
     PaperConfig: paper.run_paper,
+    LfwLowresConfig: lfw_lowres.run,
+    EvalLfwConfig: eval_lfw.run,
 }
 
 

@@ -1,7 +1,7 @@
 """The paper's experiment end to end (Ge et al., TIP 2019, Sections III and IV): a face dataset -> teacher features
 -> Eq. 3 selection -> students S-p-{c,s,sc,dc} at every resolution -> LFW View 2.
 
-    run_paper(PaperConfig(dataset="umdfaces/aligned_150", data_dir=...), out_dir)
+    run_paper(PaperConfig(dataset="umdfaces/aligned_150", data_dir=...), out_dir)   # skd_tf.configs.paper
 
 1. Faces (`skd_tf.data.sources.TfdsFaces`): a TFDS split of aligned high-resolution chips with 5 landmarks, labels
    and row ids (the UMDFaces and face-folder builders). `lfw_train_fold=k` trains on the people of LFW outside
@@ -33,15 +33,31 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import tensorflow_datasets as tfds
 
+import data_builders.face_folder  # noqa: F401  (registers the project's builders with TFDS by name)
+import data_builders.umdfaces  # noqa: F401
+from data_builders.face_folder.face_folder_dataset_builder import Builder
+from skd_tf import grid
 from skd_tf.configs.paper import PaperConfig
+from skd_tf.data.lfw_folds import fold_split
+from skd_tf.data.pipeline import SourceTable, StudentData
+from skd_tf.data.sources import Degradation, TfdsFaces
+from skd_tf.evaluation.lfw_view2 import evaluate_view2
+from skd_tf.evaluation.verification import verification_report
+from skd_tf.features.cache import load_features
+from skd_tf.features.extract import TfdsSource, extract_to_cache
+from skd_tf.models import teachers
+from skd_tf.plots.results import PAPER_FIG7, plot_model_bars
+from skd_tf.plots.selection import plot_lambda_sweep
+from skd_tf.selection.rule import select_by_keep_fraction
+from skd_tf.utils.io import check_settings, save_npy, write_json, write_text
+from skd_tf.utils.paths import lfw_dir
 
 
 def _training_rows(config: PaperConfig, faces, lfw_root: Path) -> tuple[np.ndarray, np.ndarray, dict]:
     """Row ids and contiguous labels of the faces the students train on, and a summary."""
     if config.lfw_train_fold is not None:
-        from skd_tf.data.lfw_folds import fold_split
-
         split = fold_split(lfw_root, int(config.lfw_train_fold), min_train_images=config.min_train_images,
                            max_train_people=config.max_train_people, seed=config.train.seed)
         missing = np.setdiff1d(split.train_rows, faces.row_ids)
@@ -65,10 +81,6 @@ def _training_rows(config: PaperConfig, faces, lfw_root: Path) -> tuple[np.ndarr
 
 def _teacher_features(config: PaperConfig, out_dir: Path, log) -> tuple[np.ndarray, np.ndarray]:
     """The teacher's features of every chip of the split (cached under out_dir/teacher_features)."""
-    from skd_tf.features.cache import load_features
-    from skd_tf.features.extract import TfdsSource, extract_to_cache
-    from skd_tf.models import teachers
-
     tspec = teachers.spec(config.teacher)
     source = TfdsSource(config.dataset, tspec.input_size, tspec.align_padding, split=config.split,
                         data_dir=config.data_dir, id_key=config.id_key, prealigned=True)
@@ -82,21 +94,8 @@ def _teacher_features(config: PaperConfig, out_dir: Path, log) -> tuple[np.ndarr
 
 
 def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
-    """Runs (or resumes) the pipeline of the module docstring; returns the results dict (also results.json)."""
-    from skd_tf import grid
-    from skd_tf.data.pipeline import SourceTable, StudentData
-    from skd_tf.data.sources import Degradation, TfdsFaces
-    from skd_tf.evaluation.lfw_view2 import evaluate_view2
-    from skd_tf.models import teachers
-    from skd_tf.plots.results import PAPER_FIG7, plot_model_bars
-    from skd_tf.plots.selection import plot_lambda_sweep
-    from skd_tf.selection.rule import select_by_keep_fraction
-    from skd_tf.utils.io import check_settings, save_npy, write_json, write_text
-    from skd_tf.utils.paths import lfw_dir
-
-    import data_builders.face_folder  # noqa: F401  (registers the project's builders with TFDS by name)
-    import data_builders.umdfaces  # noqa: F401
-
+    """Runs (or resumes) the pipeline of the module docstring; returns the results dict (also results.json), whose
+    `table` (LFW View 2) and `paper_table` (ours beside the paper's, the orderings) the CLIs print."""
     config = config.validate()
     out_dir = Path(out_dir)
     lfw_root = Path(config.lfw_root) if config.lfw_root else lfw_dir()
@@ -154,7 +153,6 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     reports = evaluation.results["reports"]
     auc = {r["model"]: r["auc"] for r in grid.results_table(reports)}
     table_text = paper_table(auc, comparisons)
-    log("\n" + evaluation.table + "\n\n" + table_text)
     plot_model_bars(auc, out_dir / "fig7_lfw_auc.png", ylabel="ROC AUC (%)", reference=PAPER_FIG7,
                     title=f"LFW View 2 folds {','.join(map(str, config.test_folds))} (paper's Fig. 7 hollow)")
     timings["total"] = time.time() - t_start
@@ -173,8 +171,6 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
 def paper_table(auc: dict[str, float], comparisons: dict[str, dict]) -> str:
     """Headline AUC per model beside the paper's value (`skd_tf.plots.results.PAPER_FIG7`, where it states one), and
     each of the paper's orderings with its paired-bootstrap interval."""
-    from skd_tf.plots.results import PAPER_FIG7
-
     lines = [f"{'model':<12}{'ours AUC':>10}{'paper':>8}"]
     lines += [f"{n:<12}{v:>10.2f}{PAPER_FIG7[n]:>8.2f}" if n in PAPER_FIG7 else f"{n:<12}{v:>10.2f}{'-':>8}"
               for n, v in auc.items()]
@@ -187,10 +183,6 @@ def paper_table(auc: dict[str, float], comparisons: dict[str, dict]) -> str:
 def combine_folds(out_dir: Path, fold_dirs: Sequence[Path]) -> dict:
     """Pools finished fold runs (`lfw_view2/scores.npz` of each): every model's scores over all their pairs, 10-fold
     accuracy over the folds, and the paper's orderings on the pooled pairs (`--test_fold=all` runs all ten)."""
-    from skd_tf import grid
-    from skd_tf.evaluation.verification import verification_report
-    from skd_tf.utils.io import write_json
-
     parts = []
     for d in fold_dirs:
         path = Path(d) / "lfw_view2" / "scores.npz"
@@ -225,10 +217,6 @@ def combine_folds(out_dir: Path, fold_dirs: Sequence[Path]) -> dict:
 def ensure_lfw_face_folder(lfw_root: str | Path, data_dir: str | Path, config: str = "aligned_150") -> str:
     """Builds LFW with the face-folder builder in place (images and dlib landmarks of `lfw_root`, nothing copied)
     into `data_dir` unless it is there; returns the dataset name to pass as `PaperConfig.dataset`."""
-    import tensorflow_datasets as tfds
-
-    from data_builders.face_folder.face_folder_dataset_builder import Builder
-
     lfw_root = Path(lfw_root)
     builder = Builder(data_dir=str(data_dir), config=config, images_subdir="lfw-deepfunneled",
                       landmarks_csv=str(lfw_root / "dlib" / "landmarks5.csv"))

@@ -1,25 +1,26 @@
-"""experiments.demo: an end-to-end --quick run (every mode's AUC at both resolutions in results.json), and the
-selection on planted data at the lambda the demo reports."""
+"""skd_tf.experiments.demo: an end-to-end run of `demo.quick` (every mode's AUC at both resolutions in results.json),
+and the selection on planted data at the lambda the demo reports."""
 import json
 
 import numpy as np
 import pytest
 
-from experiments import demo
+from skd_tf.configs import apply_overrides, get_config
+from skd_tf.experiments import demo
 from skd_tf.training import MODES
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    res = demo.run(demo.default_settings(quick=True), out, log=lambda m: None)
+    res = demo.run(get_config("demo.quick"), out, log=lambda m: None)
     return out, res
 
 
 def test_quick_demo_writes_every_modes_auc_at_both_resolutions(quick_run):
     out, res = quick_run
     saved = json.loads((out / "results.json").read_text())
-    assert saved["settings"]["resolutions"] == [16, 32]
+    assert saved["config"]["resolutions"] == [16, 32]
     for p in (16, 32):
         for mode in MODES:
             aucs = saved["auc"][f"S-{p}-{mode}"]
@@ -37,6 +38,7 @@ def test_quick_demo_writes_every_modes_auc_at_both_resolutions(quick_run):
         assert (out / name).stat().st_size > 1000
     assert saved["export"]["size_bytes"] > 10_000 and saved["export"]["faces_per_second_1thread_batch1"] > 0
     assert saved["wall_time_s"] > 0 and "students" in saved["timings_s"]
+    assert len((out / "students" / "log.txt").read_text().splitlines()) == 10  # 2 stage-1 runs + 8 students
 
 
 def test_selection_discards_planted_wrong_labels_and_keeps_clean_faces(quick_run):
@@ -45,7 +47,7 @@ def test_selection_discards_planted_wrong_labels_and_keeps_clean_faces(quick_run
     back from the JSON."""
     out, res = quick_run
     sel = res["selection"]
-    assert res["lambda"] == demo.default_settings(quick=True)["lam"]
+    assert res["lambda"] == get_config("demo.quick").lam
     assert sel["count_wrong_label"] >= 10
     assert sel["discarded_wrong_label"] >= 0.90
     assert sel["clean_kept"] >= 0.90
@@ -55,10 +57,10 @@ def test_selection_discards_planted_wrong_labels_and_keeps_clean_faces(quick_run
     from skd_tf.features.cache import load_features
     from skd_tf.selection import select_informative
 
-    s = res["settings"]
-    faces = generate_faces(s["num_identities"], s["images_per_identity"], noisy_fraction=s["noisy_fraction"],
-                           seed=s["seed"])
-    train = faces.select_identities(split_identities(s["num_identities"], s["test_fraction"], s["seed"])[0])
+    config, seed = res["config"], res["config"]["train"]["seed"]
+    faces = generate_faces(config["num_identities"], config["images_per_identity"],
+                           noisy_fraction=config["noisy_fraction"], seed=seed)
+    train = faces.select_identities(split_identities(config["num_identities"], config["test_fraction"], seed)[0])
     f, rows = load_features(out / "features" / "train_hr")
     assert np.array_equal(rows, np.arange(len(train)))
     f = f - f.mean(axis=0, keepdims=True)
@@ -72,4 +74,4 @@ def test_selection_discards_planted_wrong_labels_and_keeps_clean_faces(quick_run
 def test_rerun_with_other_settings_is_refused(quick_run):
     out, _ = quick_run
     with pytest.raises(ValueError, match="other settings"):
-        demo.run(demo.default_settings(quick=True, seed=1), out, log=lambda m: None)
+        demo.run(apply_overrides(get_config("demo.quick"), {"train.seed": 1}), out, log=lambda m: None)

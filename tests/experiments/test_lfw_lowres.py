@@ -77,47 +77,6 @@ def test_lfw_lowres_smoke_run(lfw_root, tmp_path, training_people_build):
     assert (out / "settings.json").read_text() == before
 
 
-def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
-    from skd_tf.evaluation.verification import roc_auc
-    from skd_tf.experiments.paper import combine_folds
-
-    rng = np.random.default_rng(0)
-    dirs, all_same, all_t = [], [], []
-    for k in range(3):
-        d = tmp_path / f"fold{k + 1}"
-        (d / "lfw_view2").mkdir(parents=True)
-        same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
-        t = same + rng.normal(0, 0.8, 20)
-        np.savez(d / "lfw_view2" / "scores.npz", is_same=same, fold=np.full(20, k + 1), T=t,
-                 **{"S-16-c__mimic": -t, "S-16-c__both": -t, "S-16-sc__both": t})
-        dirs.append(d)
-        all_same.append(same)
-        all_t.append(t)
-    res = combine_folds(tmp_path, dirs)
-    same, t = np.concatenate(all_same), np.concatenate(all_t)
-    assert res["reports"]["T"]["n_pairs"] == 60 and len(res["reports"]["T"]["accuracy_per_fold"]) == 3
-    assert res["reports"]["T"]["roc_auc"] == roc_auc(t, same)
-    assert res["reports"]["S-16-c"]["mimic"]["roc_auc"] == roc_auc(-t, same)
-    assert res["comparisons"]["S-16-sc > S-16-c"]["difference"] == roc_auc(t, same) - roc_auc(-t, same)
-    assert (tmp_path / "results.json").is_file()
-    with pytest.raises(FileNotFoundError, match="no scores"):
-        combine_folds(tmp_path, [tmp_path / "nowhere"])
-
-
-@pytest.mark.parametrize("kwargs,pattern", [
-    (dict(modes=("c", "xx")), r"^supervision: expected one of \('c', 's', 'sc', 'dc'\), got 'xx'$"),
-    (dict(keep_fraction=2.0), r"^keep_fraction: expected a value in \[0, 1\], got 2.0$"),
-    (dict(keep_fraction=float("nan")), r"^keep_fraction: expected a value in \[0, 1\], got nan$"),
-])
-def test_bad_modes_and_keep_fraction_are_refused_by_the_config(kwargs, pattern):
-    """What `make_config` (every fold's config, built before any work) raises for --modes=c,xx / --keep_fraction=2."""
-    from skd_tf.experiments.paper import PaperConfig
-
-    with pytest.raises(ValueError, match=pattern):
-        PaperConfig(lfw_train_fold=1, **kwargs).validate()
-    PaperConfig(lfw_train_fold=1, modes=("c", "sc"), keep_fraction=1.0).validate()  # the values around them pass
-
-
 def test_cli_refuses_bad_modes_before_any_work(tmp_path):
     """No LFW build, no output folder: the refusal comes before `ensure_lfw_face_folder` (once 75 s of work)."""
     (tmp_path / "lfw" / "protocol").mkdir(parents=True)
@@ -129,3 +88,13 @@ def test_cli_refuses_bad_modes_before_any_work(tmp_path):
     assert proc.returncode != 0
     assert "ValueError: supervision: expected one of ('c', 's', 'sc', 'dc'), got 'xx'" in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lfw"]  # no run/, no tfds/
+
+
+def test_run_by_name_refuses_a_missing_lfw_protocol_before_any_work(tmp_path):
+    """skd_tf.experiments.run dispatches "lfw_lowres" to skd_tf.experiments.lfw_lowres.run, which checks LFW first."""
+    from skd_tf import experiments
+
+    with pytest.raises(FileNotFoundError, match="people.txt: LFW protocol not found"):
+        experiments.run("lfw_lowres", tmp_path / "run", overrides={"lfw_root": str(tmp_path / "nowhere"),
+                                                                    "data_dir": str(tmp_path / "tfds")})
+    assert list(tmp_path.iterdir()) == []

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skd_tf.experiments.paper import PaperConfig, run_paper
+from skd_tf.configs.paper import PaperConfig
+from skd_tf.evaluation.verification import roc_auc
+from skd_tf.experiments.paper import combine_folds, run_paper
 from skd_tf.training import TrainConfig
 
 DUMMY = Path(__file__).resolve().parents[2] / "data_builders" / "face_folder" / "dummy_data"
@@ -58,3 +60,27 @@ def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
     with pytest.raises(ValueError, match="other settings"):
         run_paper(_config(dummy_build, lfw_root), tmp_path / "run", log=lambda m: None)
     assert not (tmp_path / "run" / "teacher_features").exists()  # refused before any work
+
+
+def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
+    rng = np.random.default_rng(0)
+    dirs, all_same, all_t = [], [], []
+    for k in range(3):
+        d = tmp_path / f"fold{k + 1}"
+        (d / "lfw_view2").mkdir(parents=True)
+        same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
+        t = same + rng.normal(0, 0.8, 20)
+        np.savez(d / "lfw_view2" / "scores.npz", is_same=same, fold=np.full(20, k + 1), T=t,
+                 **{"S-16-c__mimic": -t, "S-16-c__both": -t, "S-16-sc__both": t})
+        dirs.append(d)
+        all_same.append(same)
+        all_t.append(t)
+    res = combine_folds(tmp_path, dirs)
+    same, t = np.concatenate(all_same), np.concatenate(all_t)
+    assert res["reports"]["T"]["n_pairs"] == 60 and len(res["reports"]["T"]["accuracy_per_fold"]) == 3
+    assert res["reports"]["T"]["roc_auc"] == roc_auc(t, same)
+    assert res["reports"]["S-16-c"]["mimic"]["roc_auc"] == roc_auc(-t, same)
+    assert res["comparisons"]["S-16-sc > S-16-c"]["difference"] == roc_auc(t, same) - roc_auc(-t, same)
+    assert (tmp_path / "results.json").is_file()
+    with pytest.raises(FileNotFoundError, match="no scores"):
+        combine_folds(tmp_path, [tmp_path / "nowhere"])
