@@ -13,6 +13,8 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["skd_tf", "skd_tf.*", "experiments", "benchmarks", "data_builders", "data_builders.*"]),
     include_package_data=True,
+    # The pretrained students (skd_tf/pretrained/<name>/: .keras, .tflite, card.json, README.md, target_mean.npy).
+    package_data={"skd_tf.pretrained": ["*/*.keras", "*/*.tflite", "*/*.json", "*/*.md", "*/*.npy"]},
     install_requires=[
         # CPU build by default; on a GPU machine: pip install 'tensorflow[and-cuda]>=2.21,<2.22' (see README).
         "tensorflow-cpu>=2.21,<2.22",

@@ -1,0 +1,108 @@
+"""skd_tf.pretrained: the shipped students' files match their model cards, load by name offline, and reproduce their
+cards' figures on the held-out LFW fold (the threshold on the training folds' pairs) when ../shared/data is present."""
+import json
+
+import numpy as np
+import pytest
+
+from skd_tf import pretrained
+from skd_tf.data.align import DLIB_5_TEMPLATE, TEACHER_CHIP
+from skd_tf.pretrained import build, evaluate
+from skd_tf.serving.sidecars import artifact_sha256
+
+NAMES = ("S-16-sc", "S-32-sc")
+#: Tolerance (percent) of the reproduced figures: Keras / float32 TFLite are deterministic here; full-int8 kernels
+#: differ between CPUs (tests/serving/test_tflite.py), so its figures are held to a quarter point.
+TOLERANCE = {"keras": 1e-6, "float32": 1e-4, "int8": 0.25}
+THRESHOLD_TOLERANCE = {"keras": 1e-6, "float32": 1e-5, "int8": 0.01}
+
+
+def test_shipped_names_and_files_match_their_cards():
+    assert tuple(pretrained.names()) == NAMES
+    for name in NAMES:
+        card = pretrained.card(name)
+        assert card["name"] == name and card["resolution"] == int(name.split("-")[1])
+        for kind, entry in card["files"].items():
+            path = pretrained.folder(name) / entry["file"]
+            assert path.stat().st_size == entry["bytes"], (name, kind)
+            assert artifact_sha256(path) == entry["sha256"], (name, kind)
+        assert set(card["threshold"]["value"]) == set(pretrained.ARTIFACT_KINDS)
+        assert card["score"]["feature"] == evaluate.HEADLINE_FEATURE
+        alignment = card["preprocessing"]["alignment"]
+        np.testing.assert_array_equal(alignment["template_unit_square"], DLIB_5_TEMPLATE)
+        assert alignment["padding"] == TEACHER_CHIP.padding
+        assert card["preprocessing"]["input"]["shape"] == [None, card["resolution"], card["resolution"], 3]
+        assert "commercial" in card["training"]["data"]["terms"]
+        # README.md is the card in words, regenerated with it.
+        assert (pretrained.folder(name) / "README.md").read_text(encoding="utf-8") == build.card_readme(card)
+
+
+def test_load_by_name_offline():
+    model = pretrained.load("S-16-sc")
+    assert tuple(model.inputs[0].shape) == (None, 16, 16, 3)
+    assert set(model.output) == {"identity", "mimic"}  # the softmax layer is not shipped
+    assert all(layer.name != "logits" for layer in model.layers)
+    assert pretrained.tflite_path("S-32-sc", "int8").name == "student_int8.tflite"
+    assert pretrained.threshold("S-32-sc") == pretrained.card("S-32-sc")["threshold"]["value"]["keras"]
+    with pytest.raises(ValueError, match="S-16-sc, S-32-sc|'S-16-sc', 'S-32-sc'"):
+        pretrained.card("S-99-xx")
+    with pytest.raises(ValueError, match="kind"):
+        pretrained.tflite_path("S-32-sc", "keras")
+
+
+def test_strip_softmax_keeps_the_feature_layers():
+    from skd_tf.models.student import build_student
+
+    full = build_student(16, feature_dim=8, num_classes=5, seed=0)
+    stripped = build.strip_softmax(full)
+    x = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3)).astype(np.float32)
+    out_full, out = full(x), stripped(x)
+    assert set(out) == {"identity", "mimic"}
+    for key in out:
+        np.testing.assert_array_equal(np.asarray(out[key]), np.asarray(out_full[key]))
+    assert stripped.count_params() == full.count_params() - full.get_layer("logits").count_params()
+
+
+@pytest.fixture(scope="module")
+def lfw_faces(lfw_root):
+    """Held-out and training pairs with their faces at 16 and 32 px (the cards' landmarks path)."""
+    card = pretrained.card(NAMES[0])
+    held_out = card["evaluation"]["held_out"]["folds"]
+    training = [k for k in range(1, 11) if k not in held_out]
+    return {"held_out": evaluate.landmark_faces(lfw_root, held_out, [16, 32]),
+            "training": evaluate.landmark_faces(lfw_root, training, [16, 32])}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_artifacts_reproduce_their_cards(lfw_faces, name):
+    from skd_tf.evaluation.lfw_view2 import load_eval_student
+
+    card = pretrained.card(name)
+    p = card["resolution"]
+    test_pairs, test_faces = lfw_faces["held_out"]
+    train_pairs, train_faces = lfw_faces["training"]
+    assert len(test_pairs) == 600 and len(test_pairs.rows) == 807
+    for kind in pretrained.ARTIFACT_KINDS:
+        student = load_eval_student(pretrained.artifact_path(name, kind))
+        threshold = card["threshold"]["value"][kind]
+        got = evaluate.held_out_figures(evaluate.pair_scores(student, test_faces[p], test_pairs), test_pairs,
+                                        threshold)
+        want = card["evaluation"]["held_out"]["figures"][kind]
+        for feature in evaluate.FEATURES:
+            for key in ("auc", "accuracy_mean", "tar_at_far_1e-3", "eer"):
+                assert got[feature][key] == pytest.approx(want[feature][key], abs=TOLERANCE[kind]), (kind, feature,
+                                                                                                       key)
+        if kind != "int8":  # the rates at the threshold move in steps of 1/300 pairs
+            assert got["both"]["at_threshold"] == want["both"]["at_threshold"]
+        points = evaluate.operating_points(evaluate.pair_scores(student, train_faces[p], train_pairs)["both"],
+                                           train_pairs)
+        assert points[card["threshold"]["operating_point"]]["value"] == pytest.approx(
+            threshold, abs=THRESHOLD_TOLERANCE[kind])
+        for key, other in card["other_operating_points"].items():
+            assert points[key]["value"] == pytest.approx(other["value"][kind], abs=THRESHOLD_TOLERANCE[kind]), key
+
+
+def test_card_is_strict_json():
+    for name in NAMES:
+        json.loads((pretrained.folder(name) / pretrained.CARD_FILE).read_text(encoding="utf-8"),
+                   parse_constant=lambda c: pytest.fail(f"{name}: non-standard JSON constant {c}"))
