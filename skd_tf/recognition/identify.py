@@ -38,7 +38,7 @@ def _counts(faces: Sequence[PhotoFace]) -> dict:
 
 def identify(gallery: str | os.PathLike, probes: Sequence[str | os.PathLike], *, student: str = pretrained.DEFAULT,
              kind: str = "keras", config: str | os.PathLike | None = None, threshold: float | None = None,
-             operating_point: str = "far_1e-3", top_k: int = 5, aligned: bool = False, upsample: int = 1,
+             operating_point: str = "best_accuracy", top_k: int = 5, aligned: bool = False, upsample: int = 1,
              centred_fallback: bool = False, progress: bool = False) -> dict:
     """Enrols `gallery` and ranks its people for each probe (files, or folders searched recursively); returns a
     JSON-ready dict with `student`, `gallery` (people, images, enrolled, no_face / unreadable lists), `probes` (per

@@ -9,7 +9,7 @@ A student is named by `spec`: a pretrained name (`skd_tf.pretrained.names()`, e.
 Two faces are compared as the paper verifies (Section IV-A): the cosine of their L2-normalised identity-layer
 features and of their mimic-layer features, averaged (`both`, Fig. 7's headline feature, the score the pretrained
 cards' thresholds apply to). A pretrained student's threshold is its card's (chosen on training pairs at the
-`operating_point`, FAR 1e-3 by default); a user's student has none unless one is given.
+`operating_point`, the accuracy-maximising one by default); a user's student has none unless one is given.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def auto_student(native_resolutions: Sequence[float]) -> str:
 
 
 def load_recognizer(spec: str, *, kind: str = "keras", config: str | os.PathLike | None = None,
-                    threshold: float | None = None, operating_point: str = "far_1e-3") -> Recognizer:
+                    threshold: float | None = None, operating_point: str = "best_accuracy") -> Recognizer:
     """A `Recognizer` for `spec` (a pretrained name or a student file; "auto" is resolved by the caller with
     `auto_student`). `threshold` overrides the card's; `operating_point` picks the card's threshold
     ("far_1e-3", "far_1e-2" or "best_accuracy")."""

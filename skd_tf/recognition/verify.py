@@ -30,7 +30,7 @@ def face_notes(face: PhotoFace, resolution: int) -> list[str]:
 
 def verify(image_a: str | os.PathLike, image_b: str | os.PathLike, *, student: str = pretrained.DEFAULT,
            kind: str = "keras", config: str | os.PathLike | None = None, threshold: float | None = None,
-           operating_point: str = "far_1e-3", aligned: bool = False, upsample: int = 1,
+           operating_point: str = "best_accuracy", aligned: bool = False, upsample: int = 1,
            centred_fallback: bool = False) -> dict:
     """Verifies two image files; returns a JSON-ready dict: `status` ("ok", "no_face", "unreadable"), `decision`
     ("same", "different", or None without a face or a threshold), `score`, `student` (with its threshold), `images`
