@@ -51,6 +51,7 @@ from skd_tf.training import losses as L
 from skd_tf.training.distribute import STRATEGIES, is_chief, make_strategy, set_mixed_precision
 from skd_tf.training.divergence import StopOnNonFinite, TrainingDiverged, check_not_diverged, write_marker
 from skd_tf.training.model import DistillationModel
+from skd_tf.utils.checks import check_bool, check_float, check_int
 from skd_tf.utils.io import atomic_path, check_settings, write_json
 
 
@@ -98,27 +99,27 @@ class TrainConfig:
             raise ValueError(f"lr_schedule: expected 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: expected one of {STRATEGIES}, got {self.strategy!r}")
-        _check_int("resolution", self.resolution, 1)
+        check_int("resolution", self.resolution, 1)
         for f in ("epochs", "init_epochs", "seed"):
-            _check_int(f, getattr(self, f), 0)
+            check_int(f, getattr(self, f), 0)
         if self.verbose != "auto":
-            _check_int("verbose", self.verbose, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("identity_dim", self.identity_dim, 1)
+            check_int("verbose", self.verbose, 0)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("identity_dim", self.identity_dim, 1)
         try:
             resolve_arch(self.student_arch)
         except ValueError as err:
             raise ValueError(f"student_arch: {err}") from None
         for f in ("feature_dim", "num_classes", "shuffle_buffer"):
             if getattr(self, f) is not None:
-                _check_int(f, getattr(self, f), 1)
-        _check_float("learning_rate", self.learning_rate, positive=True)
+                check_int(f, getattr(self, f), 1)
+        check_float("learning_rate", self.learning_rate, positive=True)
         if self.finetune_learning_rate is not None:
-            _check_float("finetune_learning_rate", self.finetune_learning_rate, positive=True)
+            check_float("finetune_learning_rate", self.finetune_learning_rate, positive=True)
         for f in ("weight_decay", "cls_weight", "reg_weight"):
-            _check_float(f, getattr(self, f))
-        _check_float("feature_scale", self.feature_scale, positive=True)
-        _check_float("momentum", self.momentum)
+            check_float(f, getattr(self, f))
+        check_float("feature_scale", self.feature_scale, positive=True)
+        check_float("momentum", self.momentum)
         if self.momentum >= 1:
             raise ValueError(f"momentum: expected a finite number in [0, 1), got {self.momentum!r}")
         if self.epochs > 0:
@@ -128,8 +129,7 @@ class TrainConfig:
                 raise ValueError(f"{' and '.join(used)}: supervision {self.supervision!r} would train on a zero "
                                  f"loss; expected {' or '.join(used)} > 0")
         for f in ("mixed_precision", "jit_compile", "restore_best", "tensorboard"):
-            if not isinstance(getattr(self, f), (bool, np.bool_)):
-                raise ValueError(f"{f}: expected a bool, got {getattr(self, f)!r}")
+            check_bool(f, getattr(self, f))
         return self
 
     @classmethod
@@ -139,19 +139,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"TrainConfig: unknown field(s) {sorted(unknown)}")
         return cls(**d)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value: Any, positive: bool = False) -> None:
-    """A finite number >= 0 (> 0 when `positive`)."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
-        and math.isfinite(value) and (value > 0 if positive else value >= 0)
-    if not ok:
-        raise ValueError(f"{name}: expected a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
 
 
 @dataclasses.dataclass
