@@ -17,13 +17,17 @@ from skd_tf.configs.demo import DemoConfig
 from skd_tf.configs.eval_lfw import EvalLfwConfig
 from skd_tf.configs.lfw_lowres import LfwLowresConfig
 from skd_tf.configs.paper import PaperConfig
-from skd_tf.experiments import demo, eval_lfw, lfw_lowres, paper
+from skd_tf.configs.scface import ScfaceConfig
+from skd_tf.configs.uccs import UccsConfig
+from skd_tf.experiments import demo, eval_lfw, lfw_lowres, paper, scface, uccs
 
 RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
     DemoConfig: demo.run,
     PaperConfig: paper.run_paper,
     LfwLowresConfig: lfw_lowres.run,
     EvalLfwConfig: eval_lfw.run,
+    ScfaceConfig: scface.run,
+    UccsConfig: uccs.run,
 }
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import eval_scface
 from skd_tf.models.student import build_student
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +17,8 @@ def test_cli_paper_protocol_on_dummy_data(tmp_path):
     pretrained.save(tmp_path / "pre.keras")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "experiments.eval_scface", f"--scface_dir={DUMMY}", f"--student={tmp_path / 'pre.keras'}",
-         "--epochs=1", "--batch_size=100", f"--out_dir={out}"],
+        [sys.executable, "-m", "experiments.eval_scface", f"--scface_dir={DUMMY}",
+         f"--student={tmp_path / 'pre.keras'}", "--epochs=1", "--batch_size=100", f"--out_dir={out}"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "1200 probes x 80 gallery" in proc.stdout
@@ -32,10 +31,3 @@ def test_cli_paper_protocol_on_dummy_data(tmp_path):
     assert len(r["cmc"]) == 80 and np.isclose(r["cmc"][-1], 1.0) and np.isclose(r["cmc"][0], r["rank1_total"])
     assert r["resolution"] == 16 and "mimic" in r["transferred_layers"] and "logits" not in r["transferred_layers"]
     assert (out / "cmc.png").stat().st_size > 0 and (out / "student" / "student.keras").is_file()
-
-
-def test_from_scratch_standard_protocol(tmp_path):
-    r = eval_scface.run(str(DUMMY), str(tmp_path / "far"), protocol="far", resolution=16, epochs=1, batch_size=128,
-                        identity_dim=1024)
-    assert r["gallery"] == 43 and r["probes"] == 215 and list(r["rank1_per_distance"]) == ["1"]
-    assert r["train_images"] == 688 and r["transferred_layers"] == []
