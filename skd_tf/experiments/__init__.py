@@ -15,11 +15,15 @@ from typing import Any, Callable, Mapping
 from skd_tf.configs import apply_overrides, get_config
 from skd_tf.configs.demo import DemoConfig
 from skd_tf.configs.eval_lfw import EvalLfwConfig
+from skd_tf.configs.export import ExportConfig
+from skd_tf.configs.features import FeaturesConfig
 from skd_tf.configs.lfw_lowres import LfwLowresConfig
 from skd_tf.configs.paper import PaperConfig
 from skd_tf.configs.scface import ScfaceConfig
+from skd_tf.configs.select import SelectConfig
+from skd_tf.configs.train_student import TrainStudentConfig
 from skd_tf.configs.uccs import UccsConfig
-from skd_tf.experiments import demo, eval_lfw, lfw_lowres, paper, scface, uccs
+from skd_tf.experiments import demo, eval_lfw, export, features, lfw_lowres, paper, scface, select, train_student, uccs
 
 RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
     DemoConfig: demo.run,
@@ -28,6 +32,10 @@ RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
     EvalLfwConfig: eval_lfw.run,
     ScfaceConfig: scface.run,
     UccsConfig: uccs.run,
+    SelectConfig: select.run,
+    FeaturesConfig: features.run,
+    TrainStudentConfig: train_student.run,
+    ExportConfig: export.run,
 }
 
 

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = textwrap.dedent("""
     import sys
     import keras
-    from absl import flags
+    from absl import flags, logging
     from experiments import extract_features as ef
     from skd_tf.models import teachers
 
@@ -37,15 +37,17 @@ SCRIPT = textwrap.dedent("""
         return keras.Model(inp, keras.layers.Dense(6, name="embedding")(x))
 
     teachers.spec, teachers.build = fake_spec, fake_build
+    ef.define_flags()
     for arg in sys.argv[1:]:
         expect_error = arg.startswith("!|")  # a run that must fail: print its error and go on
         flags.FLAGS.unparse_flags()
         flags.FLAGS(["extract_features"] + arg[2 if expect_error else 0:].split("|"))
+        logging.set_verbosity(logging.INFO)  # as app.run does: the progress lines are INFO
         if not expect_error:
-            ef.run()
+            ef.main([])
             continue
         try:
-            ef.run()
+            ef.main([])
         except Exception as err:
             print(f"ERROR {type(err).__name__}: {err}".replace("\\n", " "))
         else:
@@ -58,7 +60,7 @@ def _cli(*runs):
     proc = subprocess.run([sys.executable, "-c", SCRIPT, *["|".join(r) for r in runs]], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return proc.stdout
+    return proc.stdout + proc.stderr  # the stats and errors (stdout) and the absl log (stderr)
 
 
 def test_cli_synthetic_and_lfw(tmp_path):
@@ -124,10 +126,10 @@ def test_cli_limit_and_unusable_faces(tmp_path):
                          "--limit=5", f"--out_dir={tmp_path / 'synth'}"])
     errors = [line for line in out.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 5, out
-    assert errors[0].startswith("ERROR ValueError: --limit=0: expected a positive number of faces (>= 1)")
-    assert errors[1].startswith("ERROR ValueError: --limit=-1: expected a positive number of faces (>= 1)")
-    assert errors[2].startswith("ERROR ValueError: --landmark_margin=-1")
-    assert errors[3].startswith("ERROR ValueError: --shard_size=0: expected a positive integer")
+    assert errors[0].startswith("ERROR ValueError: limit: expected a positive number of faces (>= 1), got 0")
+    assert errors[1].startswith("ERROR ValueError: limit: expected a positive number of faces (>= 1), got -1")
+    assert errors[2].startswith("ERROR ValueError: landmark_margin=-1")
+    assert errors[3].startswith("ERROR ValueError: shard_size: expected an integer >= 1, got 0")
     assert errors[4].startswith(f"ERROR CorruptFaceError: {tmp_path / 'lfw' / 'P1' / 'P1_0001.jpg'}: corrupt or "
                                 "unreadable image: truncated JPEG (no end-of-image marker)")
     assert "2 unusable face(s) in all" in errors[4] and "--on_corrupt=skip" in errors[4]

@@ -72,7 +72,8 @@ def test_cli_streams_a_tfds_dataset(tmp_path, umdfaces_dummy_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     stage = json.loads((tmp_path / "run" / "stage3_dc" / "stage.json").read_text())
     assert stage["train_data"]["kind"] == "tfds" and stage["train_data"]["num_perturbations"] == 2
-    assert stage["train_images"] == 24 and json.loads((tmp_path / "run" / "flags.json").read_text())["perturbations"] == 2
+    assert stage["train_images"] == 24
+    assert json.loads((tmp_path / "run" / "flags.json").read_text())["perturbations"] == 2
 
 
 def _cli(tmp_path, *extra, model_dir="run"):
@@ -86,7 +87,7 @@ def _cli(tmp_path, *extra, model_dir="run"):
 @pytest.mark.parametrize("flag,expected", [
     ("--learning_rate=-1", "learning_rate: expected a finite number > 0, got -1.0"),
     ("--learning_rate=nan", "learning_rate: expected a finite number > 0, got nan"),
-    ("--supervision=sc", "--supervision=sc weights L_reg by the selection alpha (Eq. 6): give --selection"),
+    ("--supervision=sc", "train.supervision='sc' weights L_reg by the selection alpha (Eq. 6): give selection"),
 ])
 def test_cli_refuses_bad_flags_before_writing_anything(tmp_path, flag, expected):
     _files(tmp_path)
@@ -103,7 +104,7 @@ def test_cli_refuses_val_data_of_another_resolution_up_front(tmp_path):
                         rows[:8], rows, np.arange(20) % 4)
     proc = _cli(tmp_path, "--supervision=dc", f"--val_data={tmp_path / 'val32.npz'}")
     assert proc.returncode != 0
-    assert f"--val_data={tmp_path / 'val32.npz'}: expected 16x16 faces (--resolution=16), got 32x32" in proc.stderr
+    assert f"val_data={tmp_path / 'val32.npz'}: expected 16x16 faces (train.resolution=16), got 32x32" in proc.stderr
     assert not (tmp_path / "run").exists()
 
 
