@@ -14,8 +14,8 @@ Any one-folder-per-identity face set with a 5-point landmarks CSV (CASIA-WebFace
 `paper`: dlib teacher) or `aligned_224` (with `--teacher=vggface16`). Flags left unset take the config's value. It
 prints the LFW View-2 table (T, T-p-up, every student's identity / mimic / both / cross: AUC, 10-fold accuracy over
 the official folds, TAR at FAR 1e-3 / 1e-2, EER), our headline AUC beside the paper's Fig. 7 values (T 97.15,
-S-32-c 70.23, S-32-sc 89.72, S-96-sc 95.03), and the paper's orderings with paired-bootstrap intervals. `experiments/lfw_lowres.py` is this
-pipeline configured to train on LFW people and test on a held-out fold.
+S-32-c 70.23, S-32-sc 89.72, S-96-sc 95.03), and the paper's orderings with paired-bootstrap intervals.
+`experiments/lfw_lowres.py` is this pipeline configured to train on LFW people and test on a held-out fold.
 """
 import json
 

@@ -63,5 +63,15 @@ def _replace(config: Any, overrides: Mapping[str, Any], prefix: str) -> Any:
 
 
 # The experiments' configs (each module registers its presets when imported).
-from skd_tf.configs import demo, eval_lfw, lfw_lowres, paper  # noqa: E402,F401
-from skd_tf.configs import export, features, scface, select, train_student, uccs  # noqa: E402,F401
+from skd_tf.configs import (  # noqa: E402,F401
+    demo,
+    eval_lfw,
+    export,
+    features,
+    lfw_lowres,
+    paper,
+    scface,
+    select,
+    train_student,
+    uccs,
+)

@@ -1,5 +1,5 @@
-"""Field checks shared by the experiment configs' `validate()`: each raises ValueError naming the field, the expected
-range and the value given."""
+"""Field checks of the face-recognition configs (the generic ones are `skd_tf.utils.checks`): each raises ValueError
+naming the field, the expected range and the value given."""
 from __future__ import annotations
 
 import math
@@ -8,12 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from skd_tf.training.losses import check_mode
-
-
-def check_int(name: str, value: Any, minimum: int) -> None:
-    """An integer (not a bool) >= `minimum`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+from skd_tf.utils.checks import check_int
 
 
 def check_optional_int(name: str, value: Any, minimum: int) -> None:
@@ -28,16 +23,6 @@ def check_fraction(name: str, value: Any, *, closed_high: bool = True) -> None:
         and math.isfinite(value) and 0 <= value and (value <= 1 if closed_high else value < 1)
     if not ok:
         raise ValueError(f"{name}: expected a value in [0, 1{']' if closed_high else ')'}, got {value!r}")
-
-
-def check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: expected a bool, got {value!r}")
-
-
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
 
 
 def check_resolutions(resolutions: Sequence[Any]) -> None:

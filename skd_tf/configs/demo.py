@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 
 from skd_tf.configs import register
-from skd_tf.configs.checks import check_bool, check_fraction, check_int, check_modes, check_resolutions
+from skd_tf.configs.checks import check_fraction, check_modes, check_resolutions
 from skd_tf.selection.core import check_lam
 from skd_tf.training import MODES, TrainConfig
+from skd_tf.utils.checks import check_bool, check_int, check_nested
 
 
 @dataclasses.dataclass
@@ -54,7 +55,7 @@ class DemoConfig:
         check_resolutions(self.resolutions)
         check_modes(self.modes)
         check_bool("export", self.export)
-        self.train.validate()
+        check_nested("train", self.train)
         return self
 
 

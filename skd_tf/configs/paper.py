@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 
 from skd_tf.configs import register
-from skd_tf.configs.checks import (check_bool, check_choice, check_folds, check_fraction, check_int, check_modes,
-                                   check_optional_int, check_resolutions)
+from skd_tf.configs.checks import check_folds, check_fraction, check_modes, check_optional_int, check_resolutions
 from skd_tf.data.sources import SAMPLINGS
 from skd_tf.models import teachers
 from skd_tf.selection.core import check_lam
 from skd_tf.training import MODES, TrainConfig
+from skd_tf.utils.checks import check_bool, check_choice, check_int, check_nested
 
 
 @dataclasses.dataclass
@@ -67,7 +67,8 @@ class PaperConfig:
         if not self.jitter >= 0:
             raise ValueError(f"jitter: expected >= 0, got {self.jitter}")
         check_bool("center_targets", self.center_targets)
-        dataclasses.replace(self.train, feature_scale=self.train.feature_scale or 1.0).validate()  # 0: sqrt(D)
+        # feature_scale 0 means sqrt(D), known once the teacher features are
+        check_nested("train", dataclasses.replace(self.train, feature_scale=self.train.feature_scale or 1.0))
         return self
 
     @property

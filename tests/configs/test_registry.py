@@ -46,7 +46,7 @@ def test_unknown_override_keys_are_named_with_the_known_fields(key, pattern):
 def test_overrides_are_validated():
     with pytest.raises(ValueError, match=r"^num_pairs: expected an integer >= 2, got 1$"):
         configs.apply_overrides(DemoConfig(), {"num_pairs": 1})
-    with pytest.raises(ValueError, match=r"^epochs: expected an integer >= 0, got -1$"):
+    with pytest.raises(ValueError, match=r"^train.epochs: expected an integer >= 0, got -1$"):
         configs.apply_overrides(DemoConfig(), {"train.epochs": -1})
     with pytest.raises(ValueError, match=r"^test_folds: expected LFW folds 1..10, got 11$"):
         configs.apply_overrides(LfwLowresConfig(), {"test_folds": (1, 11)})
