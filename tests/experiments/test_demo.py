@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from skd_tf.configs import apply_overrides, get_config
+from skd_tf.data.synthetic import generate_faces, split_identities
 from skd_tf.experiments import demo
+from skd_tf.features.cache import load_features
+from skd_tf.selection import select_informative
 from skd_tf.training import MODES
 
 
@@ -53,10 +56,6 @@ def test_selection_discards_planted_wrong_labels_and_keeps_clean_faces(quick_run
     assert sel["clean_kept"] >= 0.90
 
     # the same figures from scratch: selection on the cached teacher features of the planted training set
-    from skd_tf.data.synthetic import generate_faces, split_identities
-    from skd_tf.features.cache import load_features
-    from skd_tf.selection import select_informative
-
     config, seed = res["config"], res["config"]["train"]["seed"]
     faces = generate_faces(config["num_identities"], config["images_per_identity"],
                            noisy_fraction=config["noisy_fraction"], seed=seed)

@@ -1,6 +1,7 @@
 """End-to-end smoke test of experiments/lfw_lowres.py (the paper's pipeline configured for LFW folds) on real LFW,
 skipped when ../shared/data is absent. The students stream from a face-folder TFDS build of the training people only
-(identity folders linked, not copied), which keeps the test fast."""
+(identity folders linked, not copied), which keeps the test fast; and `skd_tf.experiments.run("lfw_lowres", ...)`'s
+checks before any work."""
 import json
 import os
 import subprocess
@@ -9,6 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
+
+from data_builders.face_folder.face_folder_dataset_builder import Builder
+from skd_tf import experiments
+from skd_tf.data.lfw_folds import fold_split
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--test_fold=3", "--max_train_people=80", "--max_test_pairs=60", "--resolutions=16", "--modes=c,sc",
@@ -18,11 +24,6 @@ ARGS = ["--test_fold=3", "--max_train_people=80", "--max_test_pairs=60", "--reso
 @pytest.fixture(scope="module")
 def training_people_build(lfw_root, tmp_path_factory):
     """A face-folder build of the 80 training people the smoke run draws (fold 3 held out, seed 0)."""
-    import tensorflow_datasets as tfds
-
-    from data_builders.face_folder.face_folder_dataset_builder import Builder
-    from skd_tf.data.lfw_folds import fold_split
-
     split = fold_split(lfw_root, 3, max_train_people=80, seed=0)
     manual = tmp_path_factory.mktemp("lfw_subset")
     (manual / "lfw-deepfunneled").mkdir()
@@ -92,8 +93,6 @@ def test_cli_refuses_bad_modes_before_any_work(tmp_path):
 
 def test_run_by_name_refuses_a_missing_lfw_protocol_before_any_work(tmp_path):
     """skd_tf.experiments.run dispatches "lfw_lowres" to skd_tf.experiments.lfw_lowres.run, which checks LFW first."""
-    from skd_tf import experiments
-
     with pytest.raises(FileNotFoundError, match="people.txt: LFW protocol not found"):
         experiments.run("lfw_lowres", tmp_path / "run", overrides={"lfw_root": str(tmp_path / "nowhere"),
                                                                     "data_dir": str(tmp_path / "tfds")})

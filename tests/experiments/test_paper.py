@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
+from data_builders.face_folder.face_folder_dataset_builder import Builder
 from skd_tf.configs.paper import PaperConfig
 from skd_tf.evaluation.verification import roc_auc
 from skd_tf.experiments.paper import combine_folds, run_paper
@@ -17,10 +19,6 @@ DUMMY = Path(__file__).resolve().parents[2] / "data_builders" / "face_folder" / 
 
 @pytest.fixture(scope="module")
 def dummy_build(tmp_path_factory):
-    import tensorflow_datasets as tfds
-
-    from data_builders.face_folder.face_folder_dataset_builder import Builder
-
     builder = Builder(data_dir=str(tmp_path_factory.mktemp("tfds")), config="aligned_150")
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(DUMMY)))
     return builder.data_dir
