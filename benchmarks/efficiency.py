@@ -263,7 +263,6 @@ def _loadavg():
 
 
 def run_benchmark() -> dict:
-    import numpy as np
     import tensorflow as tf
 
     from skd_tf.analysis.complexity import analyze
@@ -330,7 +329,7 @@ def run_benchmark() -> dict:
                 row = {}
                 if "keras" in FLAGS.runtimes:
                     print(f"{key}: keras, {t} thread(s) ...", flush=True)
-                    row["keras"] = _run_worker([f"--worker=keras", f"--model={key}", f"--seconds={FLAGS.seconds}",
+                    row["keras"] = _run_worker(["--worker=keras", f"--model={key}", f"--seconds={FLAGS.seconds}",
                                                 f"--batches={','.join(map(str, batches))}"], t)
                 for kind, path in tfl["paths"].items():
                     if f"tflite_{kind}" not in FLAGS.runtimes:
@@ -350,7 +349,7 @@ def run_benchmark() -> dict:
             entry["throughput"] = thr
             if gpu and "keras" in FLAGS.runtimes:
                 print(f"{key}: keras on GPU ...", flush=True)
-                entry["gpu"] = _run_worker([f"--worker=keras", f"--model={key}", f"--seconds={FLAGS.seconds}",
+                entry["gpu"] = _run_worker(["--worker=keras", f"--model={key}", f"--seconds={FLAGS.seconds}",
                                             f"--batches=1,{FLAGS.large_batch}", "--device=gpu"], n_threads)
             for path in tfl["paths"].values():
                 path.unlink(missing_ok=True)

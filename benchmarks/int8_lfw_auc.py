@@ -20,7 +20,6 @@ Skips (exit 0, message) when LFW is absent.
 """
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -153,8 +152,9 @@ def run() -> dict:
     ref = aucs["keras_float32"]
     result["auc"] = aucs
     result["auc_delta_points_vs_keras"] = {name: {o: 100 * (v[o] - ref[o]) for o in v} for name, v in aucs.items()}
-    result["cosine_vs_keras"] = {name: {"mean": float(cosine_rows(e["embedding"], emb["keras_float32"]["embedding"]).mean()),
-                                        "min": float(cosine_rows(e["embedding"], emb["keras_float32"]["embedding"]).min())}
+    reference = emb["keras_float32"]["embedding"]
+    result["cosine_vs_keras"] = {name: {"mean": float(cosine_rows(e["embedding"], reference).mean()),
+                                        "min": float(cosine_rows(e["embedding"], reference).min())}
                                  for name, e in emb.items()}
     drop = abs(result["auc_delta_points_vs_keras"]["tflite_int8"]["embedding"])
     result["int8_within_bound"] = bool(drop <= FLAGS.max_auc_drop_points)

@@ -33,8 +33,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from skd_tf import pretrained
-from skd_tf.evaluation.lfw_view2 import IMAGES, load_eval_student, load_view2_pairs, prepare_faces
 from skd_tf.evaluation.verification import roc_auc
+from skd_tf.evaluation.view2_faces import prepare_faces
+from skd_tf.evaluation.view2_pairs import IMAGES, load_view2_pairs
+from skd_tf.evaluation.view2_students import load_eval_student
 from skd_tf.pretrained.evaluate import HEADLINE_FEATURE, pair_scores
 from skd_tf.recognition import FaceFinder
 from skd_tf.utils.io import write_json

@@ -16,11 +16,11 @@ Measured (2026-11-28, full scale, `nice python -m benchmarks.selection_scale --b
 2 CPU cores shared with other jobs: 1-minute load average 3.4-7.8 during the runs, so wall times are pessimistic;
 CPU time is user+sys of the timed process and its workers; peak RSS is VmHWM of the timed process / its workers):
 
-    run                          one lam (-256): wall (terms + cuts), CPU   sweep (15 lams): wall (terms + cuts), CPU   peak RSS
-    scipy, final run             16.8 s (14.7 + 2.2), 15.2 s CPU            41.4 s (20.7 + 20.7), 27.1 s CPU             0.86 / 0.31 GiB
-    scipy, earlier run           22.4 s (16.6 + 5.8), 14.9 s CPU            72.3 s (34.2 + 37.9), 29.2 s CPU             0.86 / 0.31 GiB
-    pymaxflow                    36.3 s (33.5 + 2.8), 15.4 s CPU            63.2 s (39.2 + 23.8), 24.0 s CPU             0.86 / 0.27 GiB
-    scipy, --dim=128 --signed    38.4 s (34.8 + 3.6), 27.1 s CPU            79.1 s (27.7 + 51.3), 47.9 s CPU             0.54 / 0.32 GiB
+    run                       one lam (-256): wall (terms+cuts), CPU  sweep (15 lams): wall (terms+cuts), CPU  RSS GiB
+    scipy, final run          16.8 s (14.7 + 2.2), 15.2 s             41.4 s (20.7 + 20.7), 27.1 s             0.86/0.31
+    scipy, earlier run        22.4 s (16.6 + 5.8), 14.9 s             72.3 s (34.2 + 37.9), 29.2 s             0.86/0.31
+    pymaxflow                 36.3 s (33.5 + 2.8), 15.4 s             63.2 s (39.2 + 23.8), 24.0 s             0.86/0.27
+    scipy, --dim=128 --signed 38.4 s (34.8 + 3.6), 27.1 s             79.1 s (27.7 + 51.3), 47.9 s             0.54/0.32
 
 Generation of the 5.61 GiB file: 37-86 s (excluded). Class sizes: mean 43.7, max 380, min 2; sum K_c^2 = 27.5 M.
 Kept counts (scipy and pymaxflow identical): -8192: 367,884; -1024: 359,368; -512: 318,760; -256: 216,208;
@@ -202,7 +202,9 @@ def main(argv):
     tmp = Path(tempfile.mkdtemp(prefix="selection_scale_", dir=tmp_root))
     path = tmp / "features.npy"
     kw = {"lam": FLAGS.lam, "measure": FLAGS.measure, "backend": FLAGS.backend, "workers": FLAGS.workers}
-    results = {"signed": FLAGS.signed, "blas_threads": FLAGS.blas_threads, "load_avg_1min_before": os.getloadavg()[0], "n": n, "classes": c, "dim": dim, "bytes": nbytes, "seed": FLAGS.seed, "cpus": os.cpu_count(), **kw}
+    results = {"signed": FLAGS.signed, "blas_threads": FLAGS.blas_threads,
+               "load_avg_1min_before": os.getloadavg()[0], "n": n, "classes": c, "dim": dim, "bytes": nbytes,
+               "seed": FLAGS.seed, "cpus": os.cpu_count(), **kw}
     try:
         t0 = time.perf_counter()
         labels = generate(path, n, c, dim, FLAGS.seed, FLAGS.size_sigma, FLAGS.planted, signed=FLAGS.signed)

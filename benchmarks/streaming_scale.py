@@ -6,11 +6,11 @@ Synthetic faces (`skd_tf.data.synthetic`, 20 per identity) are written as an ide
 face-folder TFDS builder (150-px chips), once for N faces and once for 4N (cached under --work_dir). Then, each in a
 fresh process so that its peak RSS (`ru_maxrss`) is its own:
 
-- `rss`: peak resident memory (VmHWM of /proc/self/status: a fresh process's own high-water mark; `ru_maxrss`
-  would carry the parent's over `exec`) while S-32-sc (D = 128, mode sc, batch 256) trains --steps steps from the stream (`skd_tf.data.sources`:
-  decoding, landmark jitter, alignment and area downsampling inside tf.data, K = --perturbations per face) of the N
-  and of the 4N build, and from the in-memory path (`StudentData.build` over a pre-degraded `.npz` of all N*K /
-  4N*K crops, the path `experiments/train_student.py` takes for `.npz` data);
+- `rss`: peak resident memory (VmHWM of /proc/self/status: a fresh process's own high-water mark; `ru_maxrss` would
+  carry the parent's over `exec`) while S-32-sc (D = 128, mode sc, batch 256) trains --steps steps from the stream
+  (`skd_tf.data.sources`: decoding, landmark jitter, alignment and area downsampling inside tf.data, K = --perturbations
+  per face) of the N and of the 4N build, and from the in-memory path (`StudentData.build` over a pre-degraded `.npz` of
+  all N*K / 4N*K crops, the path `experiments/train_student.py` takes for `.npz` data);
 - `throughput`: at 16 and 32 px, the same model trains alternately from the stream and from the in-memory crops of
   the N build in one process (--repeats pairs), and each pair's images/s ratio is recorded; the median is reported.
 
@@ -218,7 +218,7 @@ def main(argv) -> None:
               f"{rss[('memory', m)]['peak_rss_mib']:>10.0f}")
     growth = {s: rss[(s, 4 * n)]["peak_rss_mib"] / rss[(s, n)]["peak_rss_mib"] for s in ("stream", "memory")}
     print(f"4N / N peak RSS: stream {growth['stream']:.3f}, in-memory {growth['memory']:.3f}")
-    print(f"\nthroughput (images/s), stream vs in-memory crops of the N build, paired in one process")
+    print("\nthroughput (images/s), stream vs in-memory crops of the N build, paired in one process")
     print(f"{'p':>4} {'stream':>9} {'in-memory':>10} {'median paired ratio':>20}")
     for r in throughput:
         print(f"{r['resolution']:>4} {np.median(r['images_per_s']['stream']):>9.0f} "

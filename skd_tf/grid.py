@@ -26,8 +26,12 @@ from typing import Callable, Mapping, Sequence
 import keras
 import numpy as np
 
-from skd_tf.evaluation.verification import (cosine_scores, l2_normalize, paired_bootstrap_auc_difference,
-                                            verification_report)
+from skd_tf.evaluation.verification import (
+    cosine_scores,
+    l2_normalize,
+    paired_bootstrap_auc_difference,
+    verification_report,
+)
 from skd_tf.training import MODES, StudentData, TrainConfig, TrainResult, train_student
 
 FEATURES = ("identity", "mimic", "both", "cross")

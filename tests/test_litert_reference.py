@@ -38,7 +38,8 @@ def _cosine(a, b):
 
 @pytest.fixture(scope="module")
 def held_out(lfw_root):
-    from skd_tf.evaluation.lfw_view2 import load_view2_pairs, prepare_faces
+    from skd_tf.evaluation.view2_faces import prepare_faces
+    from skd_tf.evaluation.view2_pairs import load_view2_pairs
 
     pairs = load_view2_pairs(lfw_root, folds=[1])
     keep = np.linspace(0, len(pairs.rows) - 1, N_FACES).astype(int)

@@ -3,11 +3,11 @@
     .venv/bin/python data_builders/umdfaces/make_dummy_data.py            # (re)writes ./dummy_data beside it
     .venv/bin/python data_builders/umdfaces/make_dummy_data.py --out=DIR  # anywhere else
 
-Writes, deterministically (same bytes every run), ``umdfaces_batch{1,2,3}/`` each with ``umdfaces_batchK_ultraface.csv`` (the official
-columns: SUBJECT_ID, FILE, FACE_X, FACE_Y, FACE_WIDTH, FACE_HEIGHT, YAW, PITCH, ROLL, P1X, P1Y, VIS1, ...,
-P21X, P21Y, VIS21, PR_MALE, PR_FEMALE) and the images it names (``<subject folder>/<subject folder>_NNNN.jpg``,
-48x48 JPEGs). 2 subjects per batch, 2 images each: 12 faces of 6 subjects. Keypoints follow the AFLW 21-point
-scheme with P7-P9 on the image's left eye; one keypoint per face is marked invisible.
+Writes, deterministically (same bytes every run), ``umdfaces_batch{1,2,3}/`` each with ``umdfaces_batchK_ultraface.csv``
+(the official columns: SUBJECT_ID, FILE, FACE_X, FACE_Y, FACE_WIDTH, FACE_HEIGHT, YAW, PITCH, ROLL, P1X, P1Y, VIS1, ...,
+P21X, P21Y, VIS21, PR_MALE, PR_FEMALE) and the images it names (``<subject folder>/<subject folder>_NNNN.jpg``, 48x48
+JPEGs). 2 subjects per batch, 2 images each: 12 faces of 6 subjects. Keypoints follow the AFLW 21-point scheme with
+P7-P9 on the image's left eye; one keypoint per face is marked invisible.
 """
 from __future__ import annotations
 

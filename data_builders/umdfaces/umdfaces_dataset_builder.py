@@ -9,7 +9,8 @@ with `skd_tf.data.degrade` (Ge et al. 2019, section IV-A), on the fly (`skd_tf.d
 Prepare it (the `tfds build` CLI of tensorflow-datasets 4.9.10 needs apache_beam just to start, so the builder has
 its own command line), then train on it with the paper's pipeline:
 
-    python -m data_builders.umdfaces --manual_dir=/path/to/umdfaces --data_dir=~/tensorflow_datasets --config=aligned_224
+    python -m data_builders.umdfaces --manual_dir=/path/to/umdfaces --data_dir=~/tensorflow_datasets \
+        --config=aligned_224
     python -m experiments.paper_pipeline --dataset=umdfaces/aligned_224 --data_dir=~/tensorflow_datasets \
         --teacher=vggface16 --teacher_weights=/path/to/rcmalli_vggface_tf_vgg16.h5 --out_dir=runs/paper
 
@@ -34,8 +35,14 @@ from etils import epath
 from data_builders.umdfaces import umdfaces_csv
 from skd_tf.data import degrade
 from skd_tf.data.align import alignment_matrix, transform_points
-from skd_tf.data.images import DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt
-from skd_tf.data.images import decode_rgb
+from skd_tf.data.images import (
+    DEFAULT_MARGIN,
+    CorruptFaceError,
+    check_landmarks,
+    check_margin,
+    check_on_corrupt,
+    decode_rgb,
+)
 
 BATCHES = (1, 2, 3)
 
@@ -65,7 +72,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     )
     BUILDER_CONFIGS = [
         UmdfacesConfig(name="aligned_224", face_size=224, description="224x224 chips: the VGGFace teacher's input."),
-        UmdfacesConfig(name="aligned_150", face_size=150, description="150x150 chips: the dlib ResNet teacher's input."),
+        UmdfacesConfig(name="aligned_150", face_size=150,
+                       description="150x150 chips: the dlib ResNet teacher's input."),
     ]
     DEFAULT_BUILDER_CONFIG_NAME = "aligned_224"
 

@@ -73,7 +73,8 @@ def test_missing_csv_lists_expected_files(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
         _build(tmp_path, manual)
     msg = str(err.value)
-    assert "umdfaces_batch2/umdfaces_batch2_ultraface.csv" in msg and "umdfaces_batch3/umdfaces_batch3_ultraface.csv" in msg
+    for batch in (2, 3):
+        assert f"umdfaces_batch{batch}/umdfaces_batch{batch}_ultraface.csv" in msg
 
 
 def test_missing_image_is_listed(tmp_path):

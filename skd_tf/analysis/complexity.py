@@ -41,8 +41,9 @@ _ELEMENTWISE_1 = {"ReLU", "LeakyReLU", "PReLU", "ELU", "Softmax", "Activation", 
 _AFFINE = {"BatchNormalization", "ChannelAffine"}
 # Parameter-free element-wise preprocessing layers of this project's models.
 _ELEMENTWISE_1_EXTRA = {"DlibInputNormalization"}
-_NO_COST = {"ChannelZeroPad", "InputLayer", "Flatten", "Reshape", "Dropout", "Concatenate", "ZeroPadding2D", "Permute", "Cropping2D",
-            "Identity", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "Lambda", "UnitNormalization"}
+_NO_COST = {"ChannelZeroPad", "InputLayer", "Flatten", "Reshape", "Dropout", "Concatenate", "ZeroPadding2D", "Permute",
+            "Cropping2D", "Identity", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "Lambda",
+            "UnitNormalization"}
 
 
 @dataclasses.dataclass(frozen=True)

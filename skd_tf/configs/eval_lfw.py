@@ -11,7 +11,8 @@ import dataclasses
 
 from skd_tf.configs import register
 from skd_tf.configs.checks import check_optional_int
-from skd_tf.evaluation.lfw_view2 import TEACHER_FEATURE_SOURCES, parse_folds
+from skd_tf.evaluation.lfw_view2 import TEACHER_FEATURE_SOURCES
+from skd_tf.evaluation.view2_pairs import parse_folds
 from skd_tf.utils.checks import check_bool, check_choice, check_int
 
 

@@ -27,8 +27,15 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from skd_tf.data.images import (DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt,
-                                read_image_size, read_rgb)
+from skd_tf.data.images import (
+    DEFAULT_MARGIN,
+    CorruptFaceError,
+    check_landmarks,
+    check_margin,
+    check_on_corrupt,
+    read_image_size,
+    read_rgb,
+)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 

@@ -23,8 +23,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from skd_tf.data.sources import (AUTOTUNE, BatchPlan, CropArrays, DegradedFaces, Degradation, FaceSource,
-                                 TfdsFaces)
+from skd_tf.data.sources import AUTOTUNE, BatchPlan, CropArrays, Degradation, DegradedFaces, FaceSource, TfdsFaces
 
 
 @dataclasses.dataclass

@@ -51,8 +51,16 @@ import numpy as np
 
 from skd_tf.data import degrade
 from skd_tf.data.align import DLIB_5_TEMPLATE, alignment_matrix, similarity_transform, transform_points
-from skd_tf.data.images import (DEFAULT_MARGIN, CorruptFaceError, check_landmarks, check_margin, check_on_corrupt,
-                                decode_rgb, read_rgb, skip_or_raise)
+from skd_tf.data.images import (
+    DEFAULT_MARGIN,
+    CorruptFaceError,
+    check_landmarks,
+    check_margin,
+    check_on_corrupt,
+    decode_rgb,
+    read_rgb,
+    skip_or_raise,
+)
 
 __all__ = [
     "NUM_SUBJECTS",
@@ -234,7 +242,8 @@ def dlib5_from_annotation(points) -> np.ndarray:
     """
     pts = np.asarray(points, dtype=np.float64)
     if pts.shape[-2:] != (4, 2):
-        raise ValueError(f"SCface points: expected shape [..., 4, 2] (right eye, left eye, nose, mouth), got {pts.shape}")
+        raise ValueError(f"SCface points: expected shape [..., 4, 2] (right eye, left eye, nose, mouth), "
+                         f"got {pts.shape}")
     if pts.ndim == 3:
         return np.stack([dlib5_from_annotation(p) for p in pts])
     # File order is (subject's right eye = image left, subject's left eye = image right, nose, mouth); the template
@@ -281,7 +290,8 @@ def protocol_splits(
                 return name
         raise AssertionError(r.subject)
 
-    splits: dict[str, list[ScfaceRecord]] = {"world": [r for r in records if group(r) == "world" and visible_training(r)]}
+    world = [r for r in records if group(r) == "world" and visible_training(r)]
+    splits: dict[str, list[ScfaceRecord]] = {"world": world}
     for g in ("dev", "eval"):
         splits[f"{g}_gallery"] = [r for r in records if group(r) == g and r.camera == 0]
         splits[f"{g}_probe"] = [

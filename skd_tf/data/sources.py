@@ -231,11 +231,11 @@ class TfdsFaces:
     the folder of a prepared dataset (`<data_dir>/face_folder/aligned_150/1.0.0`), which needs no builder code.
 
     The split needs an image feature (`image_key`, uint8 RGB, e.g. the builders' aligned chips), 5 landmarks in that
-    image's pixels (`landmarks_key`, `[5, 2]`, dlib order) and a contiguous identity label (`label_key`). The row id
-    of a face is feature `id_key` (default "auto": the face-folder builder's `row_id`, the image's landmarks-CSV row,
-    when the dataset has it) or, with `id_key=None` (UMDFaces), its position in the split (the stored order, as `skd_tf.features.extract.TfdsSource` numbers
-    them, so the teacher-feature cache joins by the same ids). Row ids and labels are read once at construction,
-    without decoding an image.
+    image's pixels (`landmarks_key`, `[5, 2]`, dlib order) and a contiguous identity label (`label_key`). The row id of
+    a face is feature `id_key` (default "auto": the face-folder builder's `row_id`, the image's landmarks-CSV row, when
+    the dataset has it) or, with `id_key=None` (UMDFaces), its position in the split (the stored order, as
+    `skd_tf.features.extract.TfdsSource` numbers them, so the teacher-feature cache joins by the same ids). Row ids and
+    labels are read once at construction, without decoding an image.
 
     `input_shards` S: the faces a run trains on are split into S contiguous position ranges with equal numbers of
     faces (see the module docstring on distribution); `face_buffer`: encoded faces in the seeded face shuffle buffer.

@@ -156,7 +156,8 @@ class FaceSet:
         disjoint id sets give identity-disjoint face sets.
         """
         ids = np.asarray(ids, dtype=np.int64)
-        if ids.ndim != 1 or len(np.unique(ids)) != len(ids) or (len(ids) and (ids.min() < 0 or ids.max() >= self.num_classes)):
+        out_of_range = len(ids) and (ids.min() < 0 or ids.max() >= self.num_classes)
+        if ids.ndim != 1 or len(np.unique(ids)) != len(ids) or out_of_range:
             raise ValueError(f"select_identities: ids must be distinct labels in 0..{self.num_classes - 1}")
         remap = np.full(self.num_classes, -1, np.int64)
         remap[ids] = np.arange(len(ids))
@@ -440,7 +441,8 @@ def _occlude(img: np.ndarray, pose: _Pose, idn: _Identity, rng: np.random.Genera
         kind = rng.integers(4)
         top = _HEAD_CY - idn.face_h * 0.9
         if kind == 0:  # eyes, brows and nose covered (a big visor / hand)
-            box = np.array([[-0.15, top + 0.1], [1.15, top + 0.1], [1.15, idn.nose_y + 0.05], [-0.15, idn.nose_y + 0.05]])
+            box = np.array([[-0.15, top + 0.1], [1.15, top + 0.1],
+                            [1.15, idn.nose_y + 0.05], [-0.15, idn.nose_y + 0.05]])
         elif kind == 1:  # everything below the eyes (scarf / mask)
             box = np.array([[-0.15, idn.eye_y + 0.05], [1.15, idn.eye_y + 0.05], [1.15, 1.3], [-0.15, 1.3]])
         elif kind == 2:  # one half of the face plus the eye on the other side
@@ -475,7 +477,8 @@ class _Renderer:
         self.size = size
         lin = np.linspace(-1.0, 1.0, size, dtype=np.float32)
         self.gx, self.gy = np.meshgrid(lin, lin)
-        self.noise_bank = np.random.default_rng((int(seed), 3, size)).standard_normal((2 * size, 2 * size, 3), np.float32)
+        self.noise_bank = np.random.default_rng((int(seed), 3, size)).standard_normal((2 * size, 2 * size, 3),
+                                                                                      np.float32)
 
     def base_matrix(self, rng: np.random.Generator, extreme: bool) -> np.ndarray:
         s = self.size
@@ -551,7 +554,8 @@ def generate_faces(
     """
     c, k, image_size = int(num_identities), int(images_per_identity), int(image_size)
     if c < 1 or k < 1:
-        raise ValueError(f"num_identities and images_per_identity must be >= 1, got {num_identities}, {images_per_identity}")
+        raise ValueError(f"num_identities and images_per_identity must be >= 1, "
+                         f"got {num_identities}, {images_per_identity}")
     if int(image_size) < 32:
         raise ValueError(f"image_size must be >= 32 pixels, got {image_size}")
     if not 0.0 <= float(noisy_fraction) <= 1.0:

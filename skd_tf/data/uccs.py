@@ -29,8 +29,15 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from skd_tf.data.images import (DEFAULT_MARGIN, CorruptFaceError, check_box, check_margin, check_on_corrupt, read_rgb,
-                                skip_or_raise)
+from skd_tf.data.images import (
+    DEFAULT_MARGIN,
+    CorruptFaceError,
+    check_box,
+    check_margin,
+    check_on_corrupt,
+    read_rgb,
+    skip_or_raise,
+)
 
 __all__ = [
     "COLUMNS",

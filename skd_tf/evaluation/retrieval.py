@@ -61,7 +61,8 @@ def cmc_curve(probe_emb: Any, probe_labels: Any, gallery_emb: Any, gallery_label
 
 
 def rank_k_accuracy(probe_emb: Any, probe_labels: Any, gallery_emb: Any, gallery_labels: Any, k: int = 1) -> float:
-    """Fraction of probes whose own identity is within the top k gallery matches (rank-1 is the paper's SCface figure)."""
+    """Fraction of probes whose own identity is within the top k gallery matches (rank-1: the paper's SCface
+    figure)."""
     if int(k) < 1:
         raise ValueError(f"k: expected a positive integer, got {k}")
     ranks = match_ranks(probe_emb, probe_labels, gallery_emb, gallery_labels)

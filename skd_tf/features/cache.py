@@ -168,8 +168,8 @@ def read_shard(path: str | os.PathLike, *, verify: bool = True, mmap: bool = Fal
     if verify:
         actual = array_checksum(np.asarray(features), row_ids)
         if actual != stored:
-            raise CacheError(f"{path}: checksum mismatch (stored {stored[:12]}..., data {actual[:12]}...); the shard is "
-                             f"corrupt: delete it and rerun the extraction to recompute it")
+            raise CacheError(f"{path}: checksum mismatch (stored {stored[:12]}..., data {actual[:12]}...); "
+                             f"the shard is corrupt: delete it and rerun the extraction to recompute it")
     return features, row_ids
 
 
@@ -306,8 +306,8 @@ def write_manifest(cache_dir: str | os.PathLike, manifest: Mapping[str, Any]) ->
 def _shard_paths(cache_dir: Path, manifest: Mapping[str, Any], require_complete: bool) -> list[Path]:
     if require_complete and not manifest.get("complete"):
         done = sum((cache_dir / shard_name(i)).is_file() for i in range(manifest["num_shards"]))
-        raise CacheError(f"{cache_dir / MANIFEST}: the cache is incomplete ({done} of {manifest['num_shards']} shards); "
-                         f"rerun the extraction to finish it")
+        raise CacheError(f"{cache_dir / MANIFEST}: the cache is incomplete ({done} of {manifest['num_shards']} "
+                         f"shards); rerun the extraction to finish it")
     return [cache_dir / shard_name(i) for i in range(manifest["num_shards"])]
 
 
@@ -333,9 +333,10 @@ def load_features(cache_dir: str | os.PathLike, mmap: bool = False,
                   verify: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """`(features [N, D], row_ids [N] int64)` of a complete cache, sorted by row id.
 
-    N is the manifest's count less the faces it lists as skipped (unusable faces left out by the extraction; a
-    table that still needs one is refused by the row-id join). With `mmap=True` shards are memory-mapped instead of read into memory first, so the only copy is the result
-    itself (peak memory about N * D * itemsize instead of twice that). `verify` checks every shard's checksum.
+    N is the manifest's count less the faces it lists as skipped (unusable faces left out by the extraction; a table
+    that still needs one is refused by the row-id join). With `mmap=True` shards are memory-mapped instead of read into
+    memory first, so the only copy is the result itself (peak memory about N * D * itemsize instead of twice that).
+    `verify` checks every shard's checksum.
     """
     cache_dir = Path(cache_dir)
     manifest = load_manifest(cache_dir)

@@ -37,7 +37,6 @@ from skd_tf.data.images import DEFAULT_MARGIN, CorruptFaceError, check_landmarks
 from skd_tf.data.images import read_rgb as read_rgb  # re-exported: the one image reader (skd_tf.data.images)
 from skd_tf.features import cache as C
 
-
 # ------------------------------------------------------------------------------------------------------------ sources
 
 class ImageSource:
@@ -265,8 +264,8 @@ class TfdsSource(ImageSource):
 
     Row id = the value of feature `id_key` (default "auto": the builders' `row_id` when the dataset has one,
     `skd_tf.data.sources.resolve_id_key`), or with `id_key=None` the position in the split (`shuffle_files=False`;
-    the prepared dataset's stored order). Shards are read as split slices (`train[1000:2000]`), so resuming does not reread
-    finished shards. `name` may include a config (`umdfaces/aligned_150`) or be the folder of a prepared dataset
+    the prepared dataset's stored order). Shards are read as split slices (`train[1000:2000]`), so resuming does not
+    reread finished shards. `name` may include a config (`umdfaces/aligned_150`) or be the folder of a prepared dataset
     (`<data_dir>/face_folder/aligned_150/1.0.0`). With `prealigned=True` the images are taken as they are (already
     aligned chips of the teacher's size, as the UMDFaces and face-folder builders store them) and the landmarks are
     not needed; otherwise each face's landmarks must lie within `margin` x the image size of its image (an unusable

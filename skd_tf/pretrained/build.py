@@ -151,7 +151,7 @@ def make_pretrained(run_dir: str | os.PathLike, name: str, out_root: str | os.Pa
     pairs are the View-2 pairs of the other nine folds.
     """
     from skd_tf import __version__
-    from skd_tf.evaluation.lfw_view2 import load_eval_student
+    from skd_tf.evaluation.view2_students import load_eval_student
     from skd_tf.serving import load_student
     from skd_tf.serving.sidecars import artifact_sha256
     from skd_tf.utils.io import atomic_dir, write_json, write_text

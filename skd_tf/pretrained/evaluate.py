@@ -18,8 +18,10 @@ from typing import Sequence
 
 import numpy as np
 
-from skd_tf.evaluation.lfw_view2 import EvalStudent, View2Pairs, load_view2_pairs, prepare_faces
 from skd_tf.evaluation.verification import best_threshold, threshold_at_far, verification_report
+from skd_tf.evaluation.view2_faces import prepare_faces
+from skd_tf.evaluation.view2_pairs import View2Pairs, load_view2_pairs
+from skd_tf.evaluation.view2_students import EvalStudent
 
 HEADLINE_FEATURE = "both"
 FEATURES = ("identity", "mimic", "both")

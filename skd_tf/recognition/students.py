@@ -22,8 +22,8 @@ import numpy as np
 
 from skd_tf import pretrained
 from skd_tf.data.detect import nearest_resolution
-from skd_tf.evaluation.lfw_view2 import EvalStudent, load_eval_student
 from skd_tf.evaluation.verification import l2_normalize
+from skd_tf.evaluation.view2_students import EvalStudent, load_eval_student
 
 AUTO = "auto"
 

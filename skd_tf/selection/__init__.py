@@ -12,8 +12,16 @@ therefore measure="similarity"; measure="distance" is the literal reading.
 Public API: `select_informative`, `selection_energy`, `sweep_lambda`, `lambda_for_keep_fraction`, `SelectionResult`,
 `LambdaSweep`, `compute_terms`, `exhaustive_minimum`.
 """
-from skd_tf.selection.core import (DEFAULT_LAMS, LambdaSweep, SelectionResult, exhaustive_minimum,
-                                   lambda_for_keep_fraction, select_informative, selection_energy, sweep_lambda)
+from skd_tf.selection.core import (
+                                   DEFAULT_LAMS,
+                                   LambdaSweep,
+                                   SelectionResult,
+                                   exhaustive_minimum,
+                                   lambda_for_keep_fraction,
+                                   select_informative,
+                                   selection_energy,
+                                   sweep_lambda,
+)
 from skd_tf.selection.cut import BACKENDS, solve_class
 from skd_tf.selection.terms import MEASURES, SelectionTerms, compute_terms
 

@@ -35,7 +35,8 @@ import dataclasses
 import numpy as np
 
 BACKENDS = ("scipy", "networkx", "pymaxflow")
-INT_LIMIT = 2 ** 30 - 1  # quantised per-node capacity sums stay <= this; any residual u->v (<= q_uv + q_vu <= 2 * INT_LIMIT) fits int32
+# Quantised per-node capacity sums stay <= this; any residual u->v (<= q_uv + q_vu <= 2 * INT_LIMIT) fits int32.
+INT_LIMIT = 2 ** 30 - 1
 REL_TOL = 1e-10
 MAX_ROUNDS = 8
 

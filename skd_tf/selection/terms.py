@@ -68,7 +68,8 @@ def check_labels(labels, n: int, name: str = "labels") -> np.ndarray:
     if labels.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array of N integer labels, got shape {labels.shape}")
     if labels.dtype.kind not in "iu":
-        if labels.dtype.kind == "f" and labels.size and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
+        integral = labels.size and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels))
+        if labels.dtype.kind == "f" and integral:
             labels = labels.astype(np.int64)
         elif labels.size:
             raise ValueError(f"{name}: expected integer labels, got dtype {labels.dtype}")

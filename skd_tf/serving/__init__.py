@@ -16,16 +16,46 @@ The calibration faces of the full-int8 model come from `skd_tf.data.calibration`
 signature and output name (`run_tflite`, `load_saved_model_signature`), never by tensor order.
 """
 from skd_tf.serving.export import KINDS, export_student
-from skd_tf.serving.loading import (CHECKPOINT_SUFFIXES, STUDENT_SUFFIXES, check_student, check_weights_file,
-                                    load_keras_file, load_student, resolve_student_path, run_records)
+from skd_tf.serving.loading import (
+                                    CHECKPOINT_SUFFIXES,
+                                    STUDENT_SUFFIXES,
+                                    check_student,
+                                    check_weights_file,
+                                    load_keras_file,
+                                    load_student,
+                                    resolve_student_path,
+                                    run_records,
+)
 from skd_tf.serving.parity import PARITY_BOUNDS, cosine_rows, keras_reference, parity
-from skd_tf.serving.sidecars import (OUTPUT_MEANING, TFLITE_DESCRIPTION, artifact_sha256, artifact_size_bytes,
-                                     build_sidecar, sidecar_path)
-from skd_tf.serving.signatures import (BYTES_INPUT_NAME, BYTES_SIGNATURE, INPUT_NAME, OUTPUT_NAMES, SIGNATURE,
-                                       as_uint8_images, load_saved_model_signature, serving_outputs,
-                                       write_saved_model)
-from skd_tf.serving.tflite import (TFLITE_KINDS, TFLITE_METADATA_NAME, convert_tflite, embed_tflite_metadata,
-                                   read_tflite_metadata, run_tflite, tflite_signature_runner, tflite_throughput)
+from skd_tf.serving.sidecars import (
+                                    OUTPUT_MEANING,
+                                    TFLITE_DESCRIPTION,
+                                    artifact_sha256,
+                                    artifact_size_bytes,
+                                    build_sidecar,
+                                    sidecar_path,
+)
+from skd_tf.serving.signatures import (
+                                    BYTES_INPUT_NAME,
+                                    BYTES_SIGNATURE,
+                                    INPUT_NAME,
+                                    OUTPUT_NAMES,
+                                    SIGNATURE,
+                                    as_uint8_images,
+                                    load_saved_model_signature,
+                                    serving_outputs,
+                                    write_saved_model,
+)
+from skd_tf.serving.tflite import (
+                                    TFLITE_KINDS,
+                                    TFLITE_METADATA_NAME,
+                                    convert_tflite,
+                                    embed_tflite_metadata,
+                                    read_tflite_metadata,
+                                    run_tflite,
+                                    tflite_signature_runner,
+                                    tflite_throughput,
+)
 
 __all__ = ["BYTES_INPUT_NAME", "BYTES_SIGNATURE", "CHECKPOINT_SUFFIXES", "INPUT_NAME", "KINDS", "OUTPUT_MEANING",
            "OUTPUT_NAMES", "PARITY_BOUNDS", "SIGNATURE", "STUDENT_SUFFIXES", "TFLITE_DESCRIPTION", "TFLITE_KINDS",

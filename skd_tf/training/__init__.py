@@ -5,8 +5,15 @@ The one entry point: `train_student(TrainConfig(...), StudentData(...), val_data
 from skd_tf.data.pipeline import SourceTable
 from skd_tf.training.losses import MODES, distillation_losses
 from skd_tf.training.model import DistillationModel
-from skd_tf.training.runner import (StudentData, TrainConfig, TrainResult, make_optimizer, run_stage,
-                                    save_student_weights, train_student)
+from skd_tf.training.runner import (
+                                    StudentData,
+                                    TrainConfig,
+                                    TrainResult,
+                                    make_optimizer,
+                                    run_stage,
+                                    save_student_weights,
+                                    train_student,
+)
 
 __all__ = ["MODES", "DistillationModel", "SourceTable", "StudentData", "TrainConfig", "TrainResult",
            "distillation_losses", "make_optimizer", "run_stage", "save_student_weights", "train_student"]

@@ -4,7 +4,6 @@ import pytest
 
 from skd_tf.data import lfw
 
-
 # ---------------------------------------------------------------- official files (skip when the shared data is absent)
 
 def test_official_pairs_view2(lfw_root):

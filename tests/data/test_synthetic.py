@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from skd_tf.data.align import alignment_matrix, chip_points, transform_points, align_face
+from skd_tf.data.align import align_face, alignment_matrix, chip_points, transform_points
 from skd_tf.data.synthetic import (
     NOISE_KINDS,
     PARAM_NAMES,

@@ -36,4 +36,4 @@ def test_topk_matches_argsort_without_ties():
     labels = rng.integers(0, 12, size=50)
     for k in (1, 3, 5):
         top = np.argsort(-logits, axis=1)[:, :k]
-        assert topk_accuracy(logits, labels, k) == pytest.approx(np.mean([l in t for l, t in zip(labels, top)]))
+        assert topk_accuracy(logits, labels, k) == pytest.approx(np.mean([lab in t for lab, t in zip(labels, top)]))

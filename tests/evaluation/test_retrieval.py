@@ -29,9 +29,9 @@ def test_retrieval_matches_brute_force_with_multi_entry_gallery():
     gn = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
     pn = probes / np.linalg.norm(probes, axis=1, keepdims=True)
     ranks = []
-    for p, l in zip(pn, p_labels):
+    for p, lab in zip(pn, p_labels):
         order = np.argsort(-(gn @ p))
-        ranks.append(1 + int(np.nonzero(g_labels[order] == l)[0][0]))
+        ranks.append(1 + int(np.nonzero(g_labels[order] == lab)[0][0]))
     np.testing.assert_array_equal(match_ranks(probes, p_labels, gallery, g_labels), ranks)
     cmc = cmc_curve(probes, p_labels, gallery, g_labels)
     for k in range(1, 16):

@@ -1,5 +1,5 @@
-import numpy as np
 import cv2
+import numpy as np
 
 from skd_tf.plots.results import plot_model_bars
 

@@ -1,8 +1,13 @@
 """Figures of the selection stage (Figs. 5-6): PNGs written, the 2-D embedding and class pick, and the numpy t-SNE."""
 import numpy as np
 
-from skd_tf.plots.selection import (embed_2d, pick_classes, plot_discarded_contact_sheet, plot_lambda_sweep,
-                                    plot_selection_embedding)
+from skd_tf.plots.selection import (
+    embed_2d,
+    pick_classes,
+    plot_discarded_contact_sheet,
+    plot_lambda_sweep,
+    plot_selection_embedding,
+)
 
 
 def test_plots_write_pngs(tmp_path):

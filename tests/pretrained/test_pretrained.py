@@ -75,7 +75,7 @@ def lfw_faces(lfw_root):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_artifacts_reproduce_their_cards(lfw_faces, name):
-    from skd_tf.evaluation.lfw_view2 import load_eval_student
+    from skd_tf.evaluation.view2_students import load_eval_student
 
     card = pretrained.card(name)
     p = card["resolution"]

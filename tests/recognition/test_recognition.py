@@ -66,7 +66,9 @@ def lfw_photos(lfw_root):
 
 
 def test_verify_two_lfw_photos_scores_as_the_landmarks_path(lfw_root, lfw_photos):
-    from skd_tf.evaluation.lfw_view2 import load_eval_student, load_view2_pairs, prepare_faces
+    from skd_tf.evaluation.view2_faces import prepare_faces
+    from skd_tf.evaluation.view2_pairs import load_view2_pairs
+    from skd_tf.evaluation.view2_students import load_eval_student
     from skd_tf.pretrained.evaluate import pair_scores
 
     pairs = load_view2_pairs(lfw_root, folds=[1], max_pairs=2)  # the first matched and mismatched pair of fold 1

@@ -4,8 +4,15 @@ keep fraction, defined results for small classes, input order / dtypes / .npy pa
 import numpy as np
 import pytest
 
-from skd_tf.selection import (BACKENDS, compute_terms, exhaustive_minimum, lambda_for_keep_fraction,
-                              select_informative, selection_energy, sweep_lambda)
+from skd_tf.selection import (
+    BACKENDS,
+    compute_terms,
+    exhaustive_minimum,
+    lambda_for_keep_fraction,
+    select_informative,
+    selection_energy,
+    sweep_lambda,
+)
 
 
 def _instance(rng, max_k=14, max_c=4, signed=None):
@@ -179,13 +186,13 @@ def test_parallel_workers_agree():
 # ---- bad input ------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("mutate, match", [
-    (lambda f, l: (np.where(np.arange(f.size).reshape(f.shape) == 3, np.nan, f), l), "NaN or inf"),
-    (lambda f, l: (np.where(np.arange(f.size).reshape(f.shape) == 3, np.inf, f), l), "NaN or inf"),
-    (lambda f, l: (np.vstack([f[:2], np.zeros((1, f.shape[1])), f[3:]]), l), "all zero"),
-    (lambda f, l: (f, l[:-1]), "does not match"),
-    (lambda f, l: (f[:0], l[:0]), "empty"),
-    (lambda f, l: (f[:, 0], l), "2-D"),
-    (lambda f, l: (f, l + 0.5), "integer labels"),
+    (lambda f, lab: (np.where(np.arange(f.size).reshape(f.shape) == 3, np.nan, f), lab), "NaN or inf"),
+    (lambda f, lab: (np.where(np.arange(f.size).reshape(f.shape) == 3, np.inf, f), lab), "NaN or inf"),
+    (lambda f, lab: (np.vstack([f[:2], np.zeros((1, f.shape[1])), f[3:]]), lab), "all zero"),
+    (lambda f, lab: (f, lab[:-1]), "does not match"),
+    (lambda f, lab: (f[:0], lab[:0]), "empty"),
+    (lambda f, lab: (f[:, 0], lab), "2-D"),
+    (lambda f, lab: (f, lab + 0.5), "integer labels"),
 ])
 def test_bad_input_raises_clear_error(mutate, match):
     rng = np.random.default_rng(0)

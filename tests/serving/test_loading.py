@@ -6,10 +6,17 @@ import zipfile
 import keras
 import pytest
 
-from skd_tf.evaluation.lfw_view2 import load_eval_student
+from skd_tf.evaluation.view2_students import load_eval_student
 from skd_tf.models.student import build_student
-from skd_tf.serving import (CHECKPOINT_SUFFIXES, check_student, check_weights_file, export_student, load_student,
-                            resolve_student_path, run_records)
+from skd_tf.serving import (
+    CHECKPOINT_SUFFIXES,
+    check_student,
+    check_weights_file,
+    export_student,
+    load_student,
+    resolve_student_path,
+    run_records,
+)
 
 
 def _weights_run(tmp_path, p=16):

@@ -2,7 +2,7 @@
 tests/serving/test_tflite.py mean something; the exported fixture: tests/serving/conftest.py)."""
 import numpy as np
 
-from skd_tf.serving import PARITY_BOUNDS, KINDS, cosine_rows, parity
+from skd_tf.serving import KINDS, PARITY_BOUNDS, cosine_rows, parity
 
 
 def test_embeddings_are_informative(exported):

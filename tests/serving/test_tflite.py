@@ -3,8 +3,16 @@ sizes, throughput and input check, and the metadata entry (the exported fixture:
 import numpy as np
 import pytest
 
-from skd_tf.serving import (SIGNATURE, TFLITE_METADATA_NAME, convert_tflite, cosine_rows, embed_tflite_metadata,
-                            read_tflite_metadata, run_tflite, tflite_throughput)
+from skd_tf.serving import (
+    SIGNATURE,
+    TFLITE_METADATA_NAME,
+    convert_tflite,
+    cosine_rows,
+    embed_tflite_metadata,
+    read_tflite_metadata,
+    run_tflite,
+    tflite_throughput,
+)
 
 
 def test_tflite_float32_matches_keras(exported):

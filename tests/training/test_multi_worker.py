@@ -63,8 +63,8 @@ def _env(tf_config=None):
 def test_two_workers_read_disjoint_data_and_match_one_worker(tmp_path, umdfaces_dummy_dir):
     single = tmp_path / "single"
     single.mkdir()
-    proc = subprocess.run([sys.executable, "-c", _WORKER, umdfaces_dummy_dir, str(single)], capture_output=True, text=True,
-                          cwd=ROOT, env=_env(), timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _WORKER, umdfaces_dummy_dir, str(single)], capture_output=True,
+                          text=True, cwd=ROOT, env=_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ports = _free_ports(2)
     cluster = {"worker": [f"localhost:{p}" for p in ports]}

@@ -138,7 +138,8 @@ def train_compact_teacher(
     if chips.ndim != 4 or chips.shape[1] != chips.shape[2] or chips.shape[3] != 3:
         raise ValueError(f"chips: expected square RGB chips [N, S, S, 3], got shape {chips.shape}")
     if labels.shape != (len(chips),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels: expected integer class ids of shape ({len(chips)},), got {labels.dtype} {labels.shape}")
+        raise ValueError(f"labels: expected integer class ids of shape ({len(chips)},), "
+                         f"got {labels.dtype} {labels.shape}")
     if len(labels) and labels.min() < 0:
         raise ValueError("labels: class ids must be >= 0")
     if out_path is not None and not str(out_path).endswith(".weights.h5"):

@@ -13,7 +13,8 @@ SIZE = 64  # small chips keep the test fast; the demo uses 112
 def test_spec_and_registry():
     s = teachers.spec("compact")
     assert s == compact.SPEC
-    assert (s.name, s.input_size, s.feature_dim, s.feature_layer, s.color_order) == ("compact", 112, 256, "feature", "RGB")
+    got = (s.name, s.input_size, s.feature_dim, s.feature_layer, s.color_order)
+    assert got == ("compact", 112, 256, "feature", "RGB")
     assert teachers.spec("compact", feature_dim=64, input_size=96).feature_dim == 64
     model = teachers.build("compact", feature_dim=32, input_size=SIZE)
     assert model.input_shape == (None, SIZE, SIZE, 3) and model.output_shape == (None, 32)

@@ -21,7 +21,7 @@ def full_model():
 def _write_keras_vggface_h5(path, layers, rng, fill_fc6=True):
     """Writes Keras-2 HDF5 weights as keras-vggface's VGG16 file: a group per layer, 'name/kernel:0', 'name/bias:0'."""
     with h5py.File(path, "w") as f:
-        f.attrs["layer_names"] = np.array([n.encode() for n in ["input_1"] + [l[0] for l in layers]])
+        f.attrs["layer_names"] = np.array([n.encode() for n in ["input_1"] + [layer[0] for layer in layers]])
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.2.4"
         f.create_group("input_1").attrs["weight_names"] = np.array([], dtype="S1")
@@ -64,7 +64,7 @@ def test_preprocessing_rgb_to_bgr_minus_mean():
 
 def test_load_h5_by_layer_name(full_model, tmp_path):
     rng = np.random.default_rng(0)
-    layers = [(l.name, [tuple(w.shape) for w in l.weights]) for l in full_model.layers if l.weights]
+    layers = [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in full_model.layers if layer.weights]
     assert [n for n, _ in layers] == WEIGHT_LAYERS
     path = tmp_path / "rcmalli_vggface_tf_vgg16.h5"
     written = _write_keras_vggface_h5(path, layers, rng)
