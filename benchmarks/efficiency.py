@@ -28,6 +28,9 @@ Per model:
 The table printed beside the paper's Table III gives, per resolution, the best single-thread CPU artifact's faces/s
 and its ratio to the paper's CPU faces/s (one Intel 2.6 GHz core). Timings on a shared machine vary; the JSON records
 the load average before and after.
+
+Length: over 400 lines because one run measures every row of Table III and Fig. 8 and spawns its own workers
+(`--worker`), which must live in this file.
 """
 from __future__ import annotations
 

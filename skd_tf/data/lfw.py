@@ -15,6 +15,9 @@ Readers for the official protocol text files (see `../shared/data/README.md`):
 Every malformed line raises `ValueError` naming the file and the 1-based line number; a missing image raises
 `FileNotFoundError` naming it (and the protocol line that asked for it, where there is one); a truncated image or a
 landmark far outside its image raises `skd_tf.data.images.CorruptFaceError` naming the image and the CSV line.
+
+Length: over 400 lines because it holds every reader of the LFW release's text files (pairs, people, names, the
+landmarks table), each short and all sharing the same line and field checks.
 """
 from __future__ import annotations
 

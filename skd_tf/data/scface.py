@@ -39,6 +39,9 @@ Protocols (``protocol_splits``):
   frontal mugshots; ``dev_probe`` / ``eval_probe``: cam1..5 at distance 3 (close), 2 (medium), 1 (far) or all three
   (combined).
 * ``all``: every annotated image (2,990) in one split ``full``, infrared included (TFDS reserves the split name "all").
+
+Length: over 400 lines on purpose: everything about the SCface release (file names, annotations, the paper's
+protocol splits, image lookup, frame checks, chips) lives in one place so that its conventions are stated once.
 """
 from __future__ import annotations
 

@@ -29,6 +29,10 @@ Distribution. A global batch of B crops is always the same set, whatever the num
 the cluster), each part contributes B/S crops to every global batch, and each input pipeline (worker) reads only
 its own parts: disjoint data per worker, and a 2-worker run computes exactly the batches of a 1-worker run with the
 same S.
+
+Length: over 400 lines because the batch plan, the degradation spec and the in-memory and TFDS sources share the
+epoch, seed and shuffle helpers that make every source give the same batches for the same seed; split, they would
+import each other's private pieces.
 """
 from __future__ import annotations
 

@@ -26,6 +26,9 @@ so that ``align_face(image, landmarks, size)`` yields a centred chip; pose warps
 
 Same arguments, same bytes: every random choice comes from ``np.random.default_rng`` seeded by a tuple that starts
 with ``seed``.
+
+Length: over 400 lines because it is one generative model: identities, poses, drawing, occlusion and rendering share
+the same face geometry and random streams; split, every part would need the others' private state.
 """
 from __future__ import annotations
 

@@ -22,6 +22,9 @@ e.g. `LfwFolderSource` checks every file's structure and its landmarks against t
 the face out of its shard and records it in the manifest's ``skipped`` list (row id, source position, reason), so
 `load_features` returns the other faces and a training table that still lists a skipped row id is refused by the
 join ("no feature for ... row id(s)").
+
+Length: over 400 lines because the image sources and the resumable extraction loop share one contract (sources yield
+shards by position; the loop resumes by shard), kept side by side.
 """
 from __future__ import annotations
 

@@ -28,6 +28,9 @@ written; the backup of the last completed epoch is kept.
 Optimiser: Adam (lr 1e-3, cosine decay to 1% over each stage) by default. Adam copes with the very different gradient
 scales of L_cls and of the raw (un-normalised, D-dimensional) L_reg under the paper's equal weighting without tuning,
 and converges in the few epochs a CPU demo affords; `optimizer="sgd"` gives the paper's SGD (momentum 0.9).
+
+Length: over 400 lines because TrainConfig, the stage guards, checkpoints, resumption and the two-stage loop are one
+state machine (a stage's settings, backup and done marker are read and written by the same few functions).
 """
 from __future__ import annotations
 
