@@ -22,11 +22,14 @@
 
 Every step is resumable: rerunning with the same config skips what is done (a config that differs from the one
 recorded in `out_dir/settings.json` is refused before anything is written). Outputs: `results.json`, `table.txt`,
-`fig7_lfw_auc.png`, `lambda_sweep.png`, `selection.json`, `lfw_view2/` (scores, ROC), `students/`.
+`fig7_lfw_auc.png`, `lambda_sweep.png`, `selection.json`, `regression_fit.json` (how well each mimic layer fits
+its targets, against the teacher-on-upscaled-faces ceiling: `skd_tf.experiments.fit_report`), `lfw_view2/` (scores,
+ROC), `students/`.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -45,6 +48,7 @@ from skd_tf.data.pipeline import SourceTable, StudentData
 from skd_tf.data.sources import Degradation, TfdsFaces
 from skd_tf.evaluation.lfw_view2 import evaluate_view2
 from skd_tf.evaluation.verification import verification_report
+from skd_tf.experiments.fit_report import regression_fit
 from skd_tf.features.cache import load_features
 from skd_tf.features.extract import TfdsSource, extract_to_cache
 from skd_tf.models import teachers
@@ -131,13 +135,17 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     t0 = time.time()
     tspec = teachers.spec(config.teacher)
     table = SourceTable(train_rows, train_labels, targets, chosen.alpha)
-    train_sets = {int(p): StudentData.stream(faces, Degradation(int(p), config.perturbations, config.sampling,
-                                                                config.jitter, tspec.align_padding,
-                                                                config.train.seed), table)
-                  for p in config.resolutions}
+    degradations = {int(p): Degradation(int(p), config.perturbations, config.sampling, config.jitter,
+                                        tspec.align_padding, config.train.seed) for p in config.resolutions}
+    train_sets = {p: StudentData.stream(faces, d, table) for p, d in degradations.items()}
     train = dataclasses.replace(config.train, feature_scale=config.train.feature_scale or math.sqrt(targets.shape[1]))
     students = grid.train_grid(train, train_sets, out_dir / "students", modes=config.modes, log=log)
     timings["students"] = time.time() - t0
+
+    # How well the mimic layers fit their targets, against the teacher-on-upscaled-faces ceiling (issue 14).
+    t0 = time.time()
+    fits = _regression_fits(config, faces, train_rows, targets, degradations, students, train, out_dir, log)
+    timings["regression_fit"] = time.time() - t0
 
     # 5. LFW View 2.
     t0 = time.time()
@@ -160,12 +168,36 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
               "split": split_summary, "teacher": {"name": config.teacher, "feature_dim": int(targets.shape[1])},
               "selection": {k: v for k, v in chosen.summary.items() if k != "sweep"},
               "train_config": dataclasses.asdict(train), "reports": reports, "table": evaluation.table,
-              "paper_table": table_text, "comparisons": comparisons, "headline_feature": grid.HEADLINE_FEATURE,
-              "timings_s": timings}
+              "paper_table": table_text, "regression_fit": fits, "comparisons": comparisons,
+              "headline_feature": grid.HEADLINE_FEATURE, "timings_s": timings}
     write_json(out_dir / "results.json", result)
     write_text(out_dir / "table.txt", evaluation.table + "\n\n" + table_text + "\n")
     log(f"done in {timings['total']:.0f} s -> {out_dir / 'results.json'}")
     return result
+
+
+def _regression_fits(config: PaperConfig, faces, rows, targets, degradations, students, train, out_dir: Path,
+                     log) -> dict:
+    """`skd_tf.experiments.fit_report.regression_fit` per resolution, cached in out_dir/regression_fit.json."""
+    path = out_dir / "regression_fit.json"
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if sorted(cached.get("students", [])) == sorted(students):
+            return cached["fits"]
+    kwargs = {"weights": config.teacher_weights} if config.teacher_weights else {}
+    teacher = teachers.build(config.teacher, **kwargs)
+    size = teachers.spec(config.teacher).input_size
+    fits = {}
+    for p, degradation in degradations.items():
+        mine = {n: str(r.keras_path) for n, r in students.items() if n.startswith(f"S-{p}-")}
+        fit = regression_fit(faces, rows, targets, degradation, teacher, size, mine, feature_norm=train.feature_norm,
+                             feature_scale=train.feature_scale, seed=config.train.seed)
+        fits[str(p)] = fit
+        log(f"S-{p} regression fit (explained fraction of the targets on {fit['num_eval']} training faces): "
+            + ", ".join(f"{n} {v:.3f}" for n, v in fit["students"].items())
+            + f"; ceiling (T-{p}-up + affine map) {fit['ceiling']:.3f}")
+    write_json(path, {"students": sorted(students), "fits": fits})
+    return fits
 
 
 def paper_table(auc: dict[str, float], comparisons: dict[str, dict]) -> str:

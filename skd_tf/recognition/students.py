@@ -4,7 +4,7 @@ A student is named by `spec`: a pretrained name (`skd_tf.pretrained.names()`, e.
 "float32" or "int8"), "auto" (the pretrained student whose resolution is nearest the faces' own,
 `skd_tf.data.detect.nearest_resolution`, so a small face is not upscaled), or a file of the user's: a `.keras`,
 `.weights.h5` (+ its training config) or `.tflite` exported by `skd_tf.serving`, loaded through
-`skd_tf.evaluation.lfw_view2.load_eval_student`.
+`skd_tf.evaluation.view2_students.load_eval_student`.
 
 Two faces are compared as the paper verifies (Section IV-A): the cosine of their L2-normalised identity-layer
 features and of their mimic-layer features, averaged (`both`, Fig. 7's headline feature, the score the pretrained

@@ -46,6 +46,10 @@ def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_p
     stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
     assert stage["train_data"]["kind"] == "tfds" and stage["train_images"] == 24  # 12 faces x 2 perturbations
     assert "cross" in res["reports"]["S-16-sc"]  # the View-2 evaluation found the saved target mean
+    fit = res["regression_fit"]["16"]  # 12 training faces: 8 to fit the ceiling's affine map, 4 to score
+    assert (fit["num_fit"], fit["num_eval"]) == (8, 4) and set(fit["students"]) == {"S-16-c", "S-16-sc"}
+    assert all(np.isfinite(v) and v <= 1 for v in [fit["ceiling"], *fit["students"].values()])
+    assert json.loads((tmp_path / "run" / "regression_fit.json").read_text())["fits"]["16"] == fit
 
 
 def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):

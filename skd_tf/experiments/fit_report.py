@@ -1,0 +1,75 @@
+"""Does the mimic layer fit its targets, and what would the pixels allow? (issue 14; Eq. 5's regression).
+
+For one resolution p of a run: faces drawn (seeded) from the training faces are split into `fit` and `eval` faces,
+each rendered once as the students see them (`Degradation.degrade`, epoch 0), and
+
+* `student`: the explained fraction of the regression targets (`skd_tf.analysis.fit.explained_fraction`) by each
+  student's mimic output on the eval faces, with the targets as the loss sees them (`normalise_target`);
+* `ceiling`: the teacher run on the same low-resolution faces upscaled to its input size (the T-p-up row), followed
+  by the least-squares affine map onto the targets fitted on the fit faces, explained fraction on the eval faces
+  (`linear_ceiling`): a diagnostic of how much of the target the pixels carry, not a bound the student must obey.
+
+These are training faces, so `student` measures the fit of Eq. 5 on the data it was trained on (with fresh eval
+faces it is also a generalisation figure when `eval` rows were not trained on; here they were).
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from skd_tf.analysis.fit import explained_fraction, linear_ceiling
+from skd_tf.data.degrade import upscale_to
+from skd_tf.data.sources import Degradation, TfdsFaces
+from skd_tf.serving.loading import load_keras_file
+from skd_tf.training.losses import normalise_target
+
+__all__ = ["regression_fit"]
+
+
+def _chips(faces: TfdsFaces, rows: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Decoded chips and landmarks of `rows` (row ids), in the order of `rows`, reading the split once."""
+    wanted = {int(r): i for i, r in enumerate(rows)}
+    images, landmarks = [None] * len(rows), [None] * len(rows)
+    for encoded, lm, row in faces.read(0, len(faces)):
+        i = wanted.get(int(row))
+        if i is not None:
+            images[i], landmarks[i] = faces.decode(encoded).numpy(), lm.numpy().astype(np.float64)
+    missing = [int(r) for r, i in wanted.items() if images[i] is None]
+    if missing:
+        raise ValueError(f"TFDS {faces.name}: row ids {missing[:10]} are not in the split")
+    return images, landmarks
+
+
+def regression_fit(faces: TfdsFaces, rows: np.ndarray, targets: np.ndarray, degradation: Degradation,
+                   teacher, teacher_size: int, students: Mapping[str, str], *, feature_norm: str,
+                   feature_scale: float, num_fit: int = 2000, num_eval: int = 1000, seed: int = 0) -> dict:
+    """The module docstring's figures for the students of one resolution.
+
+    `rows` / `targets` are the training table (row ids, the centred teacher features the run regresses);
+    `teacher` is the teacher network (a Keras model mapping ``[N, teacher_size, teacher_size, 3]`` chips, 0..255,
+    to features); `students` maps names to
+    `.keras` files. Returns ``{"resolution", "num_fit", "num_eval", "ceiling", "students": {name: explained}}``.
+    """
+    rows, targets = np.asarray(rows), np.asarray(targets, np.float32)
+    if len(rows) != len(targets):
+        raise ValueError(f"rows ({len(rows)}) and targets ({len(targets)}) must have one entry per training face")
+    total = min(len(rows), int(num_fit) + int(num_eval))
+    n_fit = min(int(num_fit), (2 * total) // 3)
+    if total - n_fit < 1 or n_fit < 2:
+        raise ValueError(f"regression_fit: {len(rows)} training faces are too few for a fit and an eval set")
+    pick = np.random.default_rng(seed).choice(len(rows), total, replace=False)
+    images, landmarks = _chips(faces, rows[pick])
+    crops = np.stack([degradation.degrade(im, lm, int(r), 0)[0] for im, lm, r in zip(images, landmarks, rows[pick])])
+    goal = normalise_target(tf.constant(targets[pick]), feature_norm, feature_scale).numpy()
+    upscaled = np.concatenate([np.asarray(teacher(upscale_to(crops[i:i + 64], int(teacher_size)).astype(np.float32),
+                                                  training=False), np.float64)
+                               for i in range(0, total, 64)])
+    fit, ev = slice(0, n_fit), slice(n_fit, total)
+    result = {"resolution": int(degradation.resolution), "num_fit": n_fit, "num_eval": total - n_fit,
+              "ceiling": linear_ceiling(upscaled[fit], goal[fit], upscaled[ev], goal[ev]), "students": {}}
+    for name, path in students.items():
+        mimic = np.asarray(load_keras_file(path)(crops[ev].astype(np.float32), training=False)["mimic"])
+        result["students"][name] = explained_fraction(goal[ev], mimic)
+    return result
