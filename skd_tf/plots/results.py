@@ -6,7 +6,7 @@ from typing import Mapping
 
 import matplotlib.pyplot as plt
 
-from skd_tf.utils.io import atomic_path
+from skd_tf.plots.figure_io import save_figure
 
 # The paper's Fig. 7 values quoted in its text (Section IV-C), in percent. The text calls them accuracy; Section IV-A
 # says LFW performance is reported as the ROC AUC.
@@ -39,6 +39,4 @@ def plot_model_bars(values: Mapping[str, float], path: str | os.PathLike, *, yla
     ax.set_title(title)
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skd_tf.utils.io import atomic_path
+from skd_tf.plots.figure_io import save_figure
 
 
 def plot_cmc(curves: Mapping[str, Sequence[float]], path: str | os.PathLike, *, title: str = "CMC") -> Path:
@@ -29,8 +29,4 @@ def plot_cmc(curves: Mapping[str, Sequence[float]], path: str | os.PathLike, *, 
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -12,15 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from skd_tf.utils.io import atomic_path  # noqa: E402
-
-
-def _save(fig, path) -> Path:
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+from skd_tf.plots.figure_io import save_figure  # noqa: E402
 
 
 def plot_lambda_sweep(lams: Sequence[float], kept_counts: Sequence[int], path, total: int | None = None,
@@ -39,7 +31,7 @@ def plot_lambda_sweep(lams: Sequence[float], kept_counts: Sequence[int], path, t
         ax.set_ylim(-0.02 * total, 1.05 * total)
     ax.set_title(title or "Influence of $\\lambda$ on the number of selected faces (Fig. 5)")
     ax.grid(True, alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path, tight_bbox=True)
 
 
 def tsne_numpy(x: np.ndarray, perplexity: float = 30.0, n_iter: int = 500, seed: int = 0) -> np.ndarray:
@@ -164,7 +156,7 @@ def plot_selection_embedding(features, labels, alpha, path, classes=None, n_clas
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    return _save(fig, path)
+    return save_figure(fig, path, tight_bbox=True)
 
 
 def plot_discarded_contact_sheet(images: np.ndarray | Callable[[int], np.ndarray], alpha, path, indices=None,
@@ -192,4 +184,4 @@ def plot_discarded_contact_sheet(images: np.ndarray | Callable[[int], np.ndarray
         if labels is not None:
             ax.set_title(str(np.asarray(labels)[i]), fontsize=6)
     fig.suptitle(f"discarded faces ({cand.size} shown)", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path, tight_bbox=True)

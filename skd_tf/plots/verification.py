@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import matplotlib.pyplot as plt
 
 from skd_tf.evaluation.verification import roc_auc, roc_curve
-from skd_tf.utils.io import atomic_path
+from skd_tf.plots.figure_io import save_figure
 
 
 def plot_roc(curves: Mapping[str, tuple[Any, Any]], path: str | os.PathLike, *, title: str = "ROC",
@@ -39,8 +39,4 @@ def plot_roc(curves: Mapping[str, tuple[Any, Any]], path: str | os.PathLike, *, 
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
