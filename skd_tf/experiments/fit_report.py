@@ -1,7 +1,7 @@
 """Does the mimic layer fit its targets, and what would the pixels allow? (issue 14; Eq. 5's regression).
 
-For one resolution p of a run: faces drawn (seeded) from the training faces are split into `fit` and `eval` faces,
-each rendered once as the students see them (`Degradation.degrade`, epoch 0), and
+For every resolution p of a run: faces drawn (seeded, the same for every p) from the training faces are split into `fit`
+and `eval` faces, each rendered once as the students see them (`Degradation.degrade`, epoch 0), and
 
 * `student`: the explained fraction of the regression targets (`skd_tf.analysis.fit.explained_fraction`) by each
   student's mimic output on the eval faces, with the targets as the loss sees them (`normalise_target`);
@@ -42,15 +42,17 @@ def _chips(faces: TfdsFaces, rows: np.ndarray) -> tuple[list[np.ndarray], list[n
     return images, landmarks
 
 
-def regression_fit(faces: TfdsFaces, rows: np.ndarray, targets: np.ndarray, degradation: Degradation,
-                   teacher, teacher_size: int, students: Mapping[str, str], *, feature_norm: str,
-                   feature_scale: float, num_fit: int = 2000, num_eval: int = 1000, seed: int = 0) -> dict:
-    """The module docstring's figures for the students of one resolution.
+def regression_fit(faces: TfdsFaces, rows: np.ndarray, targets: np.ndarray,
+                   degradations: Mapping[int, Degradation], teacher, teacher_size: int,
+                   students: Mapping[int, Mapping[str, str]], *, feature_norm: str, feature_scale: float,
+                   num_fit: int = 2000, num_eval: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """The module docstring's figures for every resolution of a run, on one seeded draw of faces (read once).
 
     `rows` / `targets` are the training table (row ids, the centred teacher features the run regresses);
-    `teacher` is the teacher network (a Keras model mapping ``[N, teacher_size, teacher_size, 3]`` chips, 0..255,
-    to features); `students` maps names to
-    `.keras` files. Returns ``{"resolution", "num_fit", "num_eval", "ceiling", "students": {name: explained}}``.
+    `degradations` maps each resolution p to the run's `Degradation`; `teacher` is the teacher network (a Keras
+    model mapping ``[N, teacher_size, teacher_size, 3]`` chips, 0..255, to features); `students` maps p to
+    {name: `.keras` file}. Returns ``{str(p): {"resolution", "num_fit", "num_eval", "ceiling", "students": {name:
+    explained}}}``.
     """
     rows, targets = np.asarray(rows), np.asarray(targets, np.float32)
     if len(rows) != len(targets):
@@ -61,15 +63,20 @@ def regression_fit(faces: TfdsFaces, rows: np.ndarray, targets: np.ndarray, degr
         raise ValueError(f"regression_fit: {len(rows)} training faces are too few for a fit and an eval set")
     pick = np.random.default_rng(seed).choice(len(rows), total, replace=False)
     images, landmarks = _chips(faces, rows[pick])
-    crops = np.stack([degradation.degrade(im, lm, int(r), 0)[0] for im, lm, r in zip(images, landmarks, rows[pick])])
     goal = normalise_target(tf.constant(targets[pick]), feature_norm, feature_scale).numpy()
-    upscaled = np.concatenate([np.asarray(teacher(upscale_to(crops[i:i + 64], int(teacher_size)).astype(np.float32),
-                                                  training=False), np.float64)
-                               for i in range(0, total, 64)])
     fit, ev = slice(0, n_fit), slice(n_fit, total)
-    result = {"resolution": int(degradation.resolution), "num_fit": n_fit, "num_eval": total - n_fit,
-              "ceiling": linear_ceiling(upscaled[fit], goal[fit], upscaled[ev], goal[ev]), "students": {}}
-    for name, path in students.items():
-        mimic = np.asarray(load_keras_file(path)(crops[ev].astype(np.float32), training=False)["mimic"])
-        result["students"][name] = explained_fraction(goal[ev], mimic)
-    return result
+    results = {}
+    for p, degradation in degradations.items():
+        crops = np.stack([degradation.degrade(im, lm, int(r), 0)[0]
+                          for im, lm, r in zip(images, landmarks, rows[pick])])
+        upscaled = np.concatenate([
+            np.asarray(teacher(upscale_to(crops[i:i + 64], int(teacher_size)).astype(np.float32), training=False),
+                       np.float64)
+            for i in range(0, total, 64)])
+        result = {"resolution": int(p), "num_fit": n_fit, "num_eval": total - n_fit,
+                  "ceiling": linear_ceiling(upscaled[fit], goal[fit], upscaled[ev], goal[ev]), "students": {}}
+        for name, path in students.get(p, {}).items():
+            mimic = np.asarray(load_keras_file(path)(crops[ev].astype(np.float32), training=False)["mimic"])
+            result["students"][name] = explained_fraction(goal[ev], mimic)
+        results[str(p)] = result
+    return results

@@ -187,12 +187,11 @@ def _regression_fits(config: PaperConfig, faces, rows, targets, degradations, st
     kwargs = {"weights": config.teacher_weights} if config.teacher_weights else {}
     teacher = teachers.build(config.teacher, **kwargs)
     size = teachers.spec(config.teacher).input_size
-    fits = {}
-    for p, degradation in degradations.items():
-        mine = {n: str(r.keras_path) for n, r in students.items() if n.startswith(f"S-{p}-")}
-        fit = regression_fit(faces, rows, targets, degradation, teacher, size, mine, feature_norm=train.feature_norm,
-                             feature_scale=train.feature_scale, seed=config.train.seed)
-        fits[str(p)] = fit
+    by_resolution = {p: {n: str(r.keras_path) for n, r in students.items() if n.startswith(f"S-{p}-")}
+                     for p in degradations}
+    fits = regression_fit(faces, rows, targets, degradations, teacher, size, by_resolution,
+                          feature_norm=train.feature_norm, feature_scale=train.feature_scale, seed=config.train.seed)
+    for p, fit in fits.items():
         log(f"S-{p} regression fit (explained fraction of the targets on {fit['num_eval']} training faces): "
             + ", ".join(f"{n} {v:.3f}" for n, v in fit["students"].items())
             + f"; ceiling (T-{p}-up + affine map) {fit['ceiling']:.3f}")

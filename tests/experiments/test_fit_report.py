@@ -27,8 +27,8 @@ def test_regression_fit_equals_the_hand_computation(tmp_path):
     student.save(tmp_path / "s.keras")
     teacher = keras.Sequential([keras.Input((24, 24, 3)), keras.layers.GlobalAveragePooling2D(),
                                 keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotUniform(seed=1))])
-    fit = regression_fit(faces, rows, targets, degradation, teacher, 24, {"S": str(tmp_path / "s.keras")},
-                         feature_norm="l2", feature_scale=2.0, num_fit=6, num_eval=4, seed=5)
+    fit = regression_fit(faces, rows, targets, {16: degradation}, teacher, 24, {16: {"S": str(tmp_path / "s.keras")}},
+                         feature_norm="l2", feature_scale=2.0, num_fit=6, num_eval=4, seed=5)["16"]
     assert (fit["num_fit"], fit["num_eval"], fit["resolution"]) == (6, 4, 16)
 
     # By hand: the same seeded draw, epoch-0 crops, L2 targets scaled to 2, the teacher on the upscaled crops.
