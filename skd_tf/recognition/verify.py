@@ -8,6 +8,7 @@ face, or an unreadable one, gives no score: the result's `status` says which fil
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from skd_tf import pretrained
 from skd_tf.recognition.faces import USABLE, FaceFinder, PhotoFace
@@ -34,7 +35,11 @@ def verify(image_a: str | os.PathLike, image_b: str | os.PathLike, *, student: s
            centred_fallback: bool = False) -> dict:
     """Verifies two image files; returns a JSON-ready dict: `status` ("ok", "no_face", "unreadable"), `decision`
     ("same", "different", or None without a face or a threshold), `score`, `student` (with its threshold), `images`
-    (per file: faces found, box, native resolution) and `notes`. Arguments: see `load_recognizer` and `FaceFinder`."""
+    (per file: faces found, box, native resolution) and `notes`. Arguments: see `load_recognizer` and `FaceFinder`.
+    A path that is not a file raises FileNotFoundError naming it, before any model is loaded."""
+    for path in (image_a, image_b):
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: image not found")
     recognizer = None if student == AUTO else load_recognizer(student, kind=kind, config=config,
                                                               threshold=threshold, operating_point=operating_point)
     resolutions = ([recognizer.resolution] if recognizer is not None

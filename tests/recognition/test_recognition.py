@@ -100,6 +100,8 @@ def test_verify_reports_a_photo_without_a_face(tmp_path, lfw_photos):
     assert "no face" in format_verification(result)
     fallback = verify(photo, blank, student="S-16-sc", centred_fallback=True)
     assert fallback["status"] == "ok" and fallback["images"][1]["status"] == "centred_box"
+    with pytest.raises(FileNotFoundError, match="missing.jpg: image not found"):
+        verify(photo, tmp_path / "missing.jpg", student="not-even-a-student")  # checked before the student loads
 
 
 def test_identify_a_small_gallery(tmp_path, lfw_photos):
