@@ -236,23 +236,55 @@ def align_face(image, landmarks, size: int, padding: float = 0.25, template=DLIB
     corners = transform_points(np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]]),
                                inverse)
     if corners.min() < 0.0 or np.any(corners[:, 0] >= w - 1) or np.any(corners[:, 1] >= h - 1):
-        chip[_outside_mask(inverse, size, w, h)] = 0
+        _blacken_outside(chip, *_inside_runs(inverse, size, w, h))
     return chip
 
 
-def _outside_mask(chip_to_image: np.ndarray, size: int, width: int, height: int) -> np.ndarray:
-    """Chip pixels whose 2x2 bilinear neighbourhood leaves a ``width`` x ``height`` image: ``[size, size]`` bool.
+def _inside_runs(chip_to_image: np.ndarray, size: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per chip row, the run of columns ``[lo, hi)`` whose 2x2 bilinear neighbourhood lies in a ``width`` x
+    ``height`` image (none when ``hi <= lo``): two int64 ``[size]`` arrays.
 
     The neighbourhood of source point x starts at ``floor(x)`` and leaves the image iff ``floor(x) < 0`` or
     ``floor(x) + 1 > width - 1``, i.e. iff ``x < 0`` or ``x >= width - 1`` (``width - 1`` is an integer), so no
-    floor is needed. The coordinates are the float64 ``row * m[r, 1] + col * m[r, 0] + m[r, 2]`` (IEEE addition
-    commutes, so these are the bits of the direct evaluation).
+    floor is needed. The coordinates are the float64 ``(m[r, 1] * row + m[r, 0] * col) + m[r, 2]``, evaluated with
+    exactly these operations. Along a chip row each rounded operation is monotone in the column, so ``x >= level``
+    changes at most once per row and the inside pixels of a row are one run. Its ends are the real-valued crossings,
+    corrected one column at a time wherever the float64 test disagrees (rounding moves an end by at most a column; a
+    row-constant coordinate that sits exactly on a level may walk further, still exactly): a few coordinates per row
+    instead of the whole grid, which cost half of a student crop's render time.
     """
     grid = np.arange(size, dtype=np.float64)
-    outside = np.zeros((size, size), dtype=bool)
-    for r, limit in ((0, width - 1), (1, height - 1)):
-        coord = np.add.outer(chip_to_image[r, 1] * grid, chip_to_image[r, 0] * grid)
-        coord += chip_to_image[r, 2]
-        outside |= coord < 0.0
-        outside |= coord >= limit
-    return outside
+    # Four searches, `size` rows each: where x >= 0, x >= width - 1, y >= 0, y >= height - 1 change along the row.
+    coef = np.repeat(chip_to_image, 2, axis=0)
+    level = np.array([[0.0], [width - 1.0], [0.0], [height - 1.0]])
+    base, step, offset = np.multiply.outer(coef[:, 1], grid), coef[:, :1], coef[:, 2:]
+    rising = step > 0.0  # the test turns true along the row; falling or row-constant ones turn false (or never)
+
+    def turned(j):
+        return ((base + step * grid[np.minimum(j, size - 1)]) + offset >= level) == rising
+
+    # A row-constant test (step 0) divides by -0.0: +inf (never turns) where x >= level, -inf (column 0) where not.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        guess = np.ceil((level - offset - base) / np.where(step == 0.0, -0.0, step))
+    j = np.fmax(np.fmin(guess, size), 0.0).astype(np.int64)  # fmin maps NaN (x exactly on the level) to `size`
+    while True:
+        back = (j > 0) & turned(np.maximum(j - 1, 0))
+        j -= back
+        ahead = (j < size) & ~turned(j)
+        j += ahead
+        if not (back.any() or ahead.any()):
+            break
+    (x_lo, x_hi), (y_lo, y_hi) = (j[r:r + 2] if chip_to_image[r // 2, 0] > 0.0 else j[r + 1::-1][:2] for r in (0, 2))
+    return np.maximum(x_lo, y_lo), np.minimum(x_hi, y_hi)
+
+
+def _blacken_outside(chip: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Sets the pixels of a ``[size, size, 3]`` chip outside each row's run ``[lo, hi)`` to 0, in place, through the
+    flat indices of the (usually few) outside pixels."""
+    size = chip.shape[0]
+    lo = np.clip(lo, 0, size)
+    hi = np.clip(np.maximum(hi, lo), 0, size)
+    row = np.arange(size) * (3 * size)
+    starts, lengths = np.concatenate([row, row + 3 * hi]), np.concatenate([3 * lo, 3 * (size - hi)])
+    ends = np.cumsum(lengths)
+    chip.reshape(-1)[np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths)] = 0

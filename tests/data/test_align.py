@@ -192,3 +192,27 @@ def test_black_exactly_where_the_bilinear_neighbourhood_leaves_the_image():
     # neighbourhood leaves the image, so they are black and everything else is white.
     chip = A.align_face(np.full((150, 150, 3), 255, np.uint8), A.chip_points(150, 0.25) - 0.5, 150)
     assert (chip[:, -1] == 0).all() and (chip[-1, :] == 0).all() and (chip[:-1, :-1] > 0).all()
+
+
+def test_inside_runs_equal_the_rule_on_the_whole_grid():
+    # The run search evaluates the coordinates at a few columns per row; it must black exactly the pixels the
+    # float64 rule (x < 0 or x >= w - 1, same in y) picks on the whole grid, also for axis-aligned, 90-degree and
+    # near-vertical matrices and coordinates that land exactly on the limits.
+    rng = np.random.default_rng(3)
+    for t in range(600):
+        size, w, h = int(rng.choice([1, 7, 16, 37, 160])), int(rng.integers(1, 120)), int(rng.integers(1, 120))
+        m = _rot_scale(rng.choice([0.0, np.pi / 2, -np.pi]) if t % 3 == 0 else rng.uniform(-np.pi, np.pi),
+                       rng.uniform(0.1, 3.0), *rng.uniform(-60, 150, 2))
+        if t % 3 == 1:
+            m = np.round(m * 4) / 4  # on the quarter-pixel grid: many coordinates exactly on a limit
+        if t % 5 == 0:
+            m[rng.integers(2), rng.integers(2)] = rng.choice([0.0, -0.0, 1e-13, -1e-300])
+        grid = np.arange(size, dtype=np.float64)
+        outside = np.zeros((size, size), bool)
+        for r, limit in ((0, w - 1), (1, h - 1)):
+            coord = np.add.outer(m[r, 1] * grid, m[r, 0] * grid) + m[r, 2]
+            outside |= (coord < 0.0) | (coord >= limit)
+        chip = np.ones((size, size, 3), np.uint8)
+        A._blacken_outside(chip, *A._inside_runs(m, size, w, h))
+        np.testing.assert_array_equal(chip[..., 0] == 0, outside)
+        assert (chip[outside] == 0).all() and (chip[~outside] == 1).all()
