@@ -48,6 +48,7 @@ __all__ = [
     "transform_points",
     "invert_affine",
     "align_face",
+    "warp_chip",
 ]
 
 #: dlib's 5-point template on the unit square (``get_face_chip_details`` in dlib/image_transforms/interpolation.h),
@@ -215,24 +216,35 @@ def align_face(image, landmarks, size: int, padding: float = 0.25, template=DLIB
         raise ValueError(f"image: expected an RGB array [H, W, 3] (or grayscale [H, W]), got shape {img.shape}")
     if not (img.dtype == np.uint8 or np.issubdtype(img.dtype, np.floating) or np.issubdtype(img.dtype, np.integer)):
         raise ValueError(f"image: expected uint8 or float 0..255, got dtype {img.dtype}")
-    matrix = alignment_matrix(landmarks, size, padding, template)
+    return warp_chip(img, alignment_matrix(landmarks, size, padding, template), size)
+
+
+def warp_chip(image: np.ndarray, matrix: np.ndarray, size: int, *, clip: bool = True) -> np.ndarray:
+    """The rendering of ``align_face``: RGB `image` ``[H, W, 3]`` (uint8 or float 0..255) sampled through the
+    image-to-chip `matrix` (``alignment_matrix``) into a ``[size, size, 3]`` uint8 chip, black outside the image.
+
+    ``clip=False`` skips clipping the float samples to 0..255, for callers whose image holds uint8 values (e.g. a
+    uint8 face converted to float32 once for many warps): bilinear weights are non-negative and sum to one, so the
+    samples already lie in 0..255 and the chip is the same.
+    """
     size = int(size)
     # Interpolate in float and truncate, as dlib assigns its double bilinear value to uint8 (static_cast): a cast
     # truncates toward zero, which is the floor once the values are clipped to 0..255.
     chip = cv2.warpAffine(
-        np.ascontiguousarray(img, dtype=np.float32),
+        np.ascontiguousarray(image, dtype=np.float32),
         matrix,
         (size, size),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(0.0, 0.0, 0.0),
     )
-    np.maximum(chip, 0.0, out=chip)
-    np.minimum(chip, 255.0, out=chip)
+    if clip:
+        np.maximum(chip, 0.0, out=chip)
+        np.minimum(chip, 255.0, out=chip)
     chip = chip.astype(np.uint8)
     # dlib writes black wherever a 2x2 bilinear neighbourhood leaves the image (OpenCV would blend with the border).
     inverse = invert_affine(matrix)
-    h, w = img.shape[:2]
+    h, w = image.shape[:2]
     corners = transform_points(np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]]),
                                inverse)
     if corners.min() < 0.0 or np.any(corners[:, 0] >= w - 1) or np.any(corners[:, 1] >= h - 1):

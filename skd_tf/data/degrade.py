@@ -24,7 +24,7 @@ import math
 import cv2
 import numpy as np
 
-from skd_tf.data.align import align_face, alignment_matrix
+from skd_tf.data.align import align_face, alignment_matrix, warp_chip
 
 __all__ = [
     "interocular_distance",
@@ -91,10 +91,12 @@ def render_chip(image, landmarks, resolution: int, padding: float = 0.25, factor
     m = render_factor(landmarks, p, padding) if factor is None else int(factor)
     if m < 1:
         raise ValueError(f"factor must be >= 1, got {factor!r}")
-    big = align_face(image, landmarks, m * p, padding)
-    if m == 1:
-        return big
-    return cv2.resize(big, (p, p), interpolation=cv2.INTER_AREA)
+    return _downsample(align_face(image, landmarks, m * p, padding), p)
+
+
+def _downsample(big: np.ndarray, p: int) -> np.ndarray:
+    """The ``m * p`` render area-downsampled to ``p`` pixels (itself when ``m = 1``)."""
+    return big if big.shape[0] == p else cv2.resize(big, (p, p), interpolation=cv2.INTER_AREA)
 
 
 def degrade_face(
@@ -131,10 +133,11 @@ def degrade_face(
     rng = np.random.default_rng((int(seed), int(row_id)) if row_id is not None else int(seed))
     points = perturb_landmarks(lm, int(indices.max()) + 1, jitter, rng)[indices]
     m = render_factor(lm, p, padding)  # one oversampling factor per face, from its unperturbed landmarks
-    img = np.ascontiguousarray(img, dtype=np.float32)  # align_face samples in float32: convert once, not K times
+    clip = img.dtype != np.uint8  # uint8 values need no clipping after interpolation (`warp_chip`)
+    img = np.ascontiguousarray(img, dtype=np.float32)  # the warp samples in float32: convert once, not K times
     out = np.empty((len(indices), p, p, 3), np.uint8)
-    for j, pts in enumerate(points):
-        out[j] = render_chip(img, pts, p, padding, factor=m)
+    for j, pts in enumerate(points):  # render_chip's steps, without its per-crop checks of the face
+        out[j] = _downsample(warp_chip(img, alignment_matrix(pts, m * p, padding), m * p, clip=clip), p)
     return out
 
 
