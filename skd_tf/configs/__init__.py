@@ -69,6 +69,7 @@ from skd_tf.configs import (  # noqa: E402,F401
     export,
     features,
     lfw_lowres,
+    noise_study,
     paper,
     scface,
     select,

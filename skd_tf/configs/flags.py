@@ -23,6 +23,7 @@ _KINDS: dict[str, tuple[Callable[..., Any], Callable[[Any], Any]]] = {
     "string": (flags.DEFINE_string, lambda v: v),
     "bool": (flags.DEFINE_bool, lambda v: v),
     "ints": (flags.DEFINE_list, lambda v: tuple(int(x) for x in v)),
+    "floats": (flags.DEFINE_list, lambda v: tuple(float(x) for x in v)),
     "strings": (flags.DEFINE_list, tuple),
 }
 _OVERRIDES: dict[str, tuple[str, Callable[[Any], Any]]] = {}  # flag name -> (config key, converter)
@@ -39,16 +40,17 @@ def define_config_flags(default: str, quick: bool = True) -> None:
 def define_override(name: str, kind: str, help_text: str, *, key: str | None = None,
                     choices: Sequence[str] | None = None) -> None:
     """A flag `--name` overriding config field `key` (default: `name`; dotted for nested fields, "train.epochs").
-    `kind`: int, float, string, bool, ints or strings (comma-separated lists), or enum (with `choices`)."""
+    `kind`: int, float, string, bool, ints, floats or strings (comma-separated lists), or enum (with `choices`)."""
     if kind == "enum":
         flags.DEFINE_enum(name, None, list(choices), f"{help_text} (default: the config's)")
         convert = _KINDS["string"][1]
     else:
         define, convert = _KINDS[kind]
         define(name, None, f"{help_text} (default: the config's)")
-    if kind == "ints":
-        flags.register_validator(name, lambda values: values is None or all(_is_int(v) for v in values),
-                                 message="expected comma-separated integers")
+    if kind in ("ints", "floats"):
+        number = _is_int if kind == "ints" else _is_float
+        flags.register_validator(name, lambda values: values is None or all(number(v) for v in values),
+                                 message=f"expected comma-separated {'integers' if kind == 'ints' else 'numbers'}")
     _OVERRIDES[name] = (key or name, convert)
 
 
@@ -60,12 +62,22 @@ def _is_int(text: str) -> bool:
     return True
 
 
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def define_paper_flags() -> None:
-    """The flags of the paper's pipeline shared by `experiments.paper_pipeline` and `experiments.lfw_lowres`
-    (`skd_tf.configs.paper.PaperConfig`)."""
+    """The flags of the paper's pipeline shared by `experiments.paper_pipeline`, `experiments.lfw_lowres` and
+    `experiments.noise_study` (`skd_tf.configs.paper.PaperConfig`)."""
     define_override("dataset", "string", "TFDS dataset with its config (e.g. umdfaces/aligned_224) or a prepared "
                     "dataset folder: aligned chips with landmarks, labels and row_id")
     define_override("data_dir", "string", "TFDS data directory")
+    define_override("teacher_cache", "string", "folder of the teacher-feature cache, shareable by runs on the same "
+                    "dataset and teacher (default: out_dir/teacher_features)")
     define_override("lfw_root", "string", "LFW folder with lfw-deepfunneled/, protocol/, dlib/ for the View-2 "
                     "evaluation (None: ../shared/data/lfw)")
     define_override("max_test_pairs", "int", "only the first pairs of the test folds, half matched (smoke runs)")
@@ -75,6 +87,12 @@ def define_paper_flags() -> None:
     define_override("sampling", "enum", "fixed: the same --perturbations crops of a face every epoch (the paper); "
                     "fresh: one new crop per face per epoch", choices=("fixed", "fresh"))
     define_override("jitter", "float", "landmark jitter, in inter-ocular distances")
+    define_override("student_input", "enum", "stream: degrade the chips in tf.data every epoch (memory flat in the "
+                    "number of faces); memory: render the fixed crops once (small data)", choices=("stream", "memory"))
+    define_override("label_noise", "float", "plant wrong labels on this fraction of the training faces of people "
+                    "with >= 2 images (skd_tf.data.noise)")
+    define_override("unusable_noise", "float", "plant unusable (blurred, occluded) faces on this fraction "
+                    "(needs --student_input=memory)")
     define_override("center_targets", "bool", "regress the teacher features centred by their training mean (the "
                     "mimic layer's bias could absorb the shift, but Adam's bounded steps would need thousands of "
                     "steps to learn the dlib descriptors' ~0.9-per-dimension common offset); the cross-resolution "

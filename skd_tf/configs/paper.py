@@ -19,18 +19,31 @@ from skd_tf.selection.core import check_lam
 from skd_tf.training import MODES, TrainConfig
 from skd_tf.utils.checks import check_bool, check_choice, check_int, check_nested
 
+STUDENT_INPUTS = ("stream", "memory")
+#: Settings added after runs were recorded: a recorded run without them resumes when they have these values.
+ADDED_DEFAULTS = {"student_input": "stream", "label_noise": 0.0, "unusable_noise": 0.0, "teacher_cache": None}
+
 
 @dataclasses.dataclass
 class PaperConfig:
     """Everything one run of the pipeline depends on (`skd_tf.experiments.paper`). `train` holds the student schedule
     and losses; its `resolution`/`supervision` are set per student, its `feature_scale` 0 means sqrt(D).
-    `lfw_train_fold=k` trains on the LFW people outside View-2 fold k only (and tests on fold k)."""
+    `lfw_train_fold=k` trains on the LFW people outside View-2 fold k only (and tests on fold k). `teacher_cache`:
+    the folder of the teacher-feature cache (None: out_dir/teacher_features); runs on the same dataset and teacher
+    may share one.
+
+    `student_input`: "stream" degrades the chips inside tf.data every epoch (memory flat in N); "memory" renders each
+    training face's fixed K crops once into memory (`skd_tf.data.chips.render_crops`: for data that fits, where the
+    small student trains faster than the crops render). `label_noise` / `unusable_noise`: fractions of the training
+    faces of people with >= 2 images planted as wrong labels / unusable faces before anything else runs
+    (`skd_tf.data.noise`; the noise study of issue 14)."""
     dataset: str = "face_folder/aligned_150"
     data_dir: str | None = None
     split: str = "train"
     id_key: str | None = "auto"
     teacher: str = "dlib_resnet"
     teacher_weights: str | None = None
+    teacher_cache: str | None = None
     lfw_root: str | None = None
     lfw_train_fold: int | None = None
     min_train_images: int = 1
@@ -43,6 +56,9 @@ class PaperConfig:
     sampling: str = "fixed"
     jitter: float = 0.05
     input_shards: int = 1
+    student_input: str = "stream"
+    label_noise: float = 0.0
+    unusable_noise: float = 0.0
     center_targets: bool = True
     keep_fraction: float = 0.9
     lam: float | None = None
@@ -54,6 +70,19 @@ class PaperConfig:
         check_resolutions(self.resolutions)
         check_modes(self.modes)
         check_choice("sampling", self.sampling, SAMPLINGS)
+        check_choice("student_input", self.student_input, STUDENT_INPUTS)
+        if self.student_input == "memory" and self.sampling != "fixed":
+            raise ValueError(f"student_input 'memory' renders one fixed set of crops; sampling {self.sampling!r} "
+                             f"draws new ones every epoch (use student_input 'stream')")
+        for name in ("label_noise", "unusable_noise"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}: expected a fraction in [0, 1), got {value!r}")
+        if self.label_noise + self.unusable_noise >= 1.0:
+            raise ValueError(f"label_noise + unusable_noise: expected < 1, got "
+                             f"{self.label_noise} + {self.unusable_noise}")
+        if self.unusable_noise and self.student_input != "memory":
+            raise ValueError("unusable_noise: the corrupted chips are made in memory; set student_input='memory'")
         for name in ("perturbations", "input_shards", "min_train_images"):
             check_int(name, getattr(self, name), 1)
         check_optional_int("max_train_people", self.max_train_people, 1)

@@ -269,12 +269,32 @@ def paired_bootstrap_auc_difference(scores_a: Any, scores_b: Any, is_same: Any, 
     _require_both_classes(y, "paired_bootstrap_auc_difference")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence: expected a value in (0, 1), got {confidence}")
-    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(int(num_resamples))
-    for k in range(diffs.size):
-        idx = np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]
-        diffs[k] = roc_auc(sa[idx], y[idx]) - roc_auc(sb[idx], y[idx])
+    diffs = np.array([roc_auc(sa[idx], y[idx]) - roc_auc(sb[idx], y[idx])
+                      for idx in _stratified_resamples(y, num_resamples, seed)])
     tail = 100.0 * (1.0 - confidence) / 2.0
     return {"difference": roc_auc(sa, y) - roc_auc(sb, y), "low": float(np.percentile(diffs, tail)),
             "high": float(np.percentile(diffs, 100.0 - tail)), "p_not_greater": float(np.mean(diffs <= 0.0))}
+
+
+def bootstrap_auc_interval(scores: Any, is_same: Any, *, num_resamples: int = 2000, seed: int = 0,
+                           confidence: float = 0.95) -> dict[str, float]:
+    """AUC on all pairs with a percentile confidence interval over the stratified pair resamples of
+    `paired_bootstrap_auc_difference` (same seed, same resamples): how much one model's AUC depends on which pairs
+    happen to be in the test set. Returns `auc`, `low`, `high`."""
+    s, y = _as_scores(scores, is_same)
+    _require_both_classes(y, "bootstrap_auc_interval")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence: expected a value in (0, 1), got {confidence}")
+    aucs = np.array([roc_auc(s[idx], y[idx]) for idx in _stratified_resamples(y, num_resamples, seed)])
+    tail = 100.0 * (1.0 - confidence) / 2.0
+    return {"auc": roc_auc(s, y), "low": float(np.percentile(aucs, tail)),
+            "high": float(np.percentile(aucs, 100.0 - tail))}
+
+
+def _stratified_resamples(y: np.ndarray, num_resamples: int, seed: int):
+    """`num_resamples` index arrays, each the matched and the mismatched pairs resampled with replacement
+    separately (every resample keeps both kinds and their counts)."""
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    rng = np.random.default_rng(seed)
+    for _ in range(int(num_resamples)):
+        yield np.r_[rng.choice(pos, pos.size), rng.choice(neg, neg.size)]

@@ -18,17 +18,31 @@ from skd_tf.configs.eval_lfw import EvalLfwConfig
 from skd_tf.configs.export import ExportConfig
 from skd_tf.configs.features import FeaturesConfig
 from skd_tf.configs.lfw_lowres import LfwLowresConfig
+from skd_tf.configs.noise_study import NoiseStudyConfig
 from skd_tf.configs.paper import PaperConfig
 from skd_tf.configs.scface import ScfaceConfig
 from skd_tf.configs.select import SelectConfig
 from skd_tf.configs.train_student import TrainStudentConfig
 from skd_tf.configs.uccs import UccsConfig
-from skd_tf.experiments import demo, eval_lfw, export, features, lfw_lowres, paper, scface, select, train_student, uccs
+from skd_tf.experiments import (
+    demo,
+    eval_lfw,
+    export,
+    features,
+    lfw_lowres,
+    noise_study,
+    paper,
+    scface,
+    select,
+    train_student,
+    uccs,
+)
 
 RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
     DemoConfig: demo.run,
     PaperConfig: paper.run_paper,
     LfwLowresConfig: lfw_lowres.run,
+    NoiseStudyConfig: noise_study.run,
     EvalLfwConfig: eval_lfw.run,
     ScfaceConfig: scface.run,
     UccsConfig: uccs.run,

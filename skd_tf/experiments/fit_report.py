@@ -14,41 +14,30 @@ faces it is also a generalisation figure when `eval` rows were not trained on; h
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
 from skd_tf.analysis.fit import explained_fraction, linear_ceiling
+from skd_tf.data.chips import FaceChips
 from skd_tf.data.degrade import upscale_to
-from skd_tf.data.sources import Degradation, TfdsFaces
+from skd_tf.data.sources import Degradation
 from skd_tf.serving.loading import load_keras_file
 from skd_tf.training.losses import normalise_target
 
 __all__ = ["regression_fit"]
 
 
-def _chips(faces: TfdsFaces, rows: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Decoded chips and landmarks of `rows` (row ids), in the order of `rows`, reading the split once."""
-    wanted = {int(r): i for i, r in enumerate(rows)}
-    images, landmarks = [None] * len(rows), [None] * len(rows)
-    for encoded, lm, row in faces.read(0, len(faces)):
-        i = wanted.get(int(row))
-        if i is not None:
-            images[i], landmarks[i] = faces.decode(encoded).numpy(), lm.numpy().astype(np.float64)
-    missing = [int(r) for r, i in wanted.items() if images[i] is None]
-    if missing:
-        raise ValueError(f"TFDS {faces.name}: row ids {missing[:10]} are not in the split")
-    return images, landmarks
-
-
-def regression_fit(faces: TfdsFaces, rows: np.ndarray, targets: np.ndarray,
+def regression_fit(read: Callable[[np.ndarray], FaceChips], rows: np.ndarray, targets: np.ndarray,
                    degradations: Mapping[int, Degradation], teacher, teacher_size: int,
                    students: Mapping[int, Mapping[str, str]], *, feature_norm: str, feature_scale: float,
                    num_fit: int = 2000, num_eval: int = 1000, seed: int = 0) -> dict[str, dict]:
     """The module docstring's figures for every resolution of a run, on one seeded draw of faces (read once).
 
-    `rows` / `targets` are the training table (row ids, the centred teacher features the run regresses);
+    `read` returns the chips of given row ids (`skd_tf.data.chips.read_chips` on the run's faces, with the run's
+    unusable faces corrupted); `rows` / `targets` are the training table (row ids, the centred teacher features the
+    run regresses);
     `degradations` maps each resolution p to the run's `Degradation`; `teacher` is the teacher network (a Keras
     model mapping ``[N, teacher_size, teacher_size, 3]`` chips, 0..255, to features); `students` maps p to
     {name: `.keras` file}. Returns ``{str(p): {"resolution", "num_fit", "num_eval", "ceiling", "students": {name:
@@ -62,13 +51,13 @@ def regression_fit(faces: TfdsFaces, rows: np.ndarray, targets: np.ndarray,
     if total - n_fit < 1 or n_fit < 2:
         raise ValueError(f"regression_fit: {len(rows)} training faces are too few for a fit and an eval set")
     pick = np.random.default_rng(seed).choice(len(rows), total, replace=False)
-    images, landmarks = _chips(faces, rows[pick])
+    chips = read(rows[pick])
     goal = normalise_target(tf.constant(targets[pick]), feature_norm, feature_scale).numpy()
     fit, ev = slice(0, n_fit), slice(n_fit, total)
     results = {}
     for p, degradation in degradations.items():
         crops = np.stack([degradation.degrade(im, lm, int(r), 0)[0]
-                          for im, lm, r in zip(images, landmarks, rows[pick])])
+                          for im, lm, r in zip(chips.images, chips.landmarks, chips.row_ids)])
         upscaled = np.concatenate([
             np.asarray(teacher(upscale_to(crops[i:i + 64], int(teacher_size)).astype(np.float32), training=False),
                        np.float64)

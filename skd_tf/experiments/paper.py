@@ -6,14 +6,17 @@
 1. Faces (`skd_tf.data.sources.TfdsFaces`): a TFDS split of aligned high-resolution chips with 5 landmarks, labels
    and row ids (the UMDFaces and face-folder builders). `lfw_train_fold=k` trains on the people of LFW outside
    View-2 fold k only (`skd_tf.data.lfw_folds.fold_split`; the face-folder build of LFW numbers rows as the
-   landmarks CSV does), so the students can be tested on fold k without ever seeing a test identity.
+   landmarks CSV does), so the students can be tested on fold k without ever seeing a test identity. With
+   `label_noise` / `unusable_noise`, wrong labels and unusable faces are planted in the training table here, before
+   anything else (`skd_tf.data.noise`); the ground truth and how well Eq. 3 discards it go to `noise.json`.
 2. Teacher features f_i (Eq. 2) on the chips, cached and resumable (`skd_tf.features`).
 3. Selection (Eq. 3, `skd_tf.selection`, s = max(0, cos)) on the training faces, on features centred by their
    training mean when `center_targets` (the dlib descriptors share a large common component; see
    `skd_tf.models.teachers.compact`), lambda by the stated rule (`skd_tf.selection.rule`).
 4. Students (`skd_tf.grid.train_grid`): stage 1 once per resolution, then every mode; the low-resolution faces are
    made on the fly from the chips (`Degradation`: `perturbations` landmark jitters per face, the paper's fixed set,
-   or a fresh one per epoch), so memory does not grow with the dataset. Regression targets: the (centred) teacher
+   or a fresh one per epoch), so memory does not grow with the dataset; `student_input="memory"` renders the fixed
+   crops once instead (`skd_tf.data.chips.render_crops`, the same pixels). Regression targets: the (centred) teacher
    features, L2-normalised to `feature_scale` (0: sqrt(D)) when `feature_norm="l2"`; their centring vector is saved
    as `target_mean.npy`, which `skd_tf.evaluation.lfw_view2` uses for the cross-resolution score.
 5. LFW View 2 (`skd_tf.evaluation.lfw_view2.evaluate_view2`): T, T-p-up and every student (identity, mimic, both,
@@ -29,6 +32,7 @@ ROC), `students/`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -42,8 +46,10 @@ import data_builders.face_folder  # noqa: F401  (registers the project's builder
 import data_builders.umdfaces  # noqa: F401
 from data_builders.face_folder.face_folder_dataset_builder import Builder
 from skd_tf import grid
-from skd_tf.configs.paper import PaperConfig
+from skd_tf.configs.paper import ADDED_DEFAULTS, PaperConfig
+from skd_tf.data.chips import read_chips, render_crops
 from skd_tf.data.lfw_folds import fold_split
+from skd_tf.data.noise import discard_scores, plant_noise
 from skd_tf.data.pipeline import SourceTable, StudentData
 from skd_tf.data.sources import Degradation, TfdsFaces
 from skd_tf.evaluation.lfw_view2 import evaluate_view2
@@ -84,17 +90,39 @@ def _training_rows(config: PaperConfig, faces, lfw_root: Path) -> tuple[np.ndarr
 
 
 def _teacher_features(config: PaperConfig, out_dir: Path, log) -> tuple[np.ndarray, np.ndarray]:
-    """The teacher's features of every chip of the split (cached under out_dir/teacher_features)."""
+    """The teacher's features of every chip of the split, cached in `config.teacher_cache` (default
+    out_dir/teacher_features; the cache's manifest refuses another teacher or dataset)."""
+    cache = Path(config.teacher_cache) if config.teacher_cache else out_dir / "teacher_features"
     tspec = teachers.spec(config.teacher)
     source = TfdsSource(config.dataset, tspec.input_size, tspec.align_padding, split=config.split,
                         data_dir=config.data_dir, id_key=config.id_key, prealigned=True)
     t0 = time.time()
     kwargs = {"weights": config.teacher_weights} if config.teacher_weights else {}
-    stats = extract_to_cache(teachers.build(config.teacher, **kwargs), source, out_dir / "teacher_features",
+    stats = extract_to_cache(teachers.build(config.teacher, **kwargs), source, cache,
                              manifest={"teacher": config.teacher, "layer": tspec.feature_layer,
                                        "weights": config.teacher_weights}, batch_size=64)
     log(f"teacher features of {len(source)} chips ({stats['faces_computed']} computed) in {time.time() - t0:.0f} s")
-    return load_features(out_dir / "teacher_features")
+    return load_features(cache)
+
+
+def _unusable_features(config: PaperConfig, read, noise, out_dir: Path, log) -> np.ndarray:
+    """The teacher's features of the planted unusable faces, on their corrupted chips (the teacher sees the
+    corruption too); cached in out_dir/teacher_features_unusable.npy, in the order of `noise.unusable_rows`."""
+    path = out_dir / "teacher_features_unusable.npy"
+    rows = noise.unusable_rows
+    if path.is_file():
+        cached = np.load(path)
+        if len(cached) == len(rows):
+            return cached
+    t0 = time.time()
+    kwargs = {"weights": config.teacher_weights} if config.teacher_weights else {}
+    teacher = teachers.build(config.teacher, **kwargs)
+    chips = np.stack(read(rows).images).astype(np.float32)
+    feats = np.concatenate([np.asarray(teacher(chips[i:i + 64], training=False), np.float32)
+                            for i in range(0, len(chips), 64)])
+    save_npy(path, feats)
+    log(f"teacher features of {len(rows)} corrupted chips in {time.time() - t0:.0f} s")
+    return feats
 
 
 def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> dict:
@@ -103,18 +131,30 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     config = config.validate()
     out_dir = Path(out_dir)
     lfw_root = Path(config.lfw_root) if config.lfw_root else lfw_dir()
-    check_settings(out_dir / "settings.json", dataclasses.asdict(config), hint="use another out_dir")
+    check_settings(out_dir / "settings.json", dataclasses.asdict(config), hint="use another out_dir",
+                   defaults=ADDED_DEFAULTS)
     t_start, timings = time.time(), {}
     faces = TfdsFaces(config.dataset, split=config.split, data_dir=config.data_dir, id_key=config.id_key,
                       input_shards=config.input_shards)
     train_rows, train_labels, split_summary = _training_rows(config, faces, lfw_root)
     log(f"{config.dataset}: {len(faces)} faces; training on {split_summary}")
+    noise = None
+    if config.label_noise or config.unusable_noise:  # planted before anything else runs (issue 14's noise study)
+        noise = plant_noise(train_rows, train_labels, label_rate=config.label_noise,
+                            unusable_rate=config.unusable_noise, seed=config.train.seed)
+        train_labels = noise.labels
+        log(f"noise planted: {int(noise.wrong_label.sum())} wrong labels, {int(noise.unusable.sum())} unusable faces "
+            f"of {int(noise.eligible.sum())} faces of people with >= 2 images")
+    read = functools.partial(read_chips, faces, corrupt_rows=noise.unusable_rows if noise else (),
+                             corrupt_seed=config.train.seed)
 
     # 1-2. Teacher features (Eq. 2).
     t0 = time.time()
     feats, feat_rows = _teacher_features(config, out_dir, log)
     position = {int(r): i for i, r in enumerate(feat_rows)}
     f_train = feats[[position[int(r)] for r in train_rows]].astype(np.float32)
+    if noise is not None and noise.unusable.any():
+        f_train[noise.unusable] = _unusable_features(config, read, noise, out_dir, log)
     timings["teacher_features"] = time.time() - t0
 
     # 3. Selection (Eq. 3).
@@ -130,6 +170,16 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     timings["selection"] = time.time() - t0
     log(f"selection: lambda {chosen.lam:g} keeps {int(chosen.alpha.sum())}/{chosen.alpha.size} faces "
         f"({100 * chosen.summary['kept_fraction_multi_image']:.1f}% of multi-image faces)")
+    noise_report = None
+    if noise is not None:
+        noise_report = {"label_noise": config.label_noise, "unusable_noise": config.unusable_noise,
+                        "lam": chosen.lam, "selection": discard_scores(chosen.alpha, noise),
+                        "curve": [{"lam": float(lam), **discard_scores(a, noise)}
+                                  for lam, a in zip(chosen.sweep.lams, chosen.sweep.alphas)]}
+        write_json(out_dir / "noise.json", {**noise_report, "planted": noise.summary()})
+        sel = noise_report["selection"]
+        log(f"selection vs planted noise: precision {sel['precision']:.3f}, recall {sel['recall']:.3f} "
+            f"({sel['planted_discarded']} of {sel['planted']} planted faces among {sel['discarded']} discarded)")
 
     # 4. Students, degraded on the fly from the chips.
     t0 = time.time()
@@ -137,14 +187,19 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     table = SourceTable(train_rows, train_labels, targets, chosen.alpha)
     degradations = {int(p): Degradation(int(p), config.perturbations, config.sampling, config.jitter,
                                         tspec.align_padding, config.train.seed) for p in config.resolutions}
-    train_sets = {p: StudentData.stream(faces, d, table) for p, d in degradations.items()}
+    if config.student_input == "memory":
+        chips = read(train_rows)
+        train_sets = {p: StudentData(render_crops(chips, d), table) for p, d in degradations.items()}
+        del chips
+    else:
+        train_sets = {p: StudentData.stream(faces, d, table) for p, d in degradations.items()}
     train = dataclasses.replace(config.train, feature_scale=config.train.feature_scale or math.sqrt(targets.shape[1]))
     students = grid.train_grid(train, train_sets, out_dir / "students", modes=config.modes, log=log)
     timings["students"] = time.time() - t0
 
     # How well the mimic layers fit their targets, against the teacher-on-upscaled-faces ceiling (issue 14).
     t0 = time.time()
-    fits = _regression_fits(config, faces, train_rows, targets, degradations, students, train, out_dir, log)
+    fits = _regression_fits(config, read, train_rows, targets, degradations, students, train, out_dir, log)
     timings["regression_fit"] = time.time() - t0
 
     # 5. LFW View 2.
@@ -168,7 +223,7 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
               "split": split_summary, "teacher": {"name": config.teacher, "feature_dim": int(targets.shape[1])},
               "selection": {k: v for k, v in chosen.summary.items() if k != "sweep"},
               "train_config": dataclasses.asdict(train), "reports": reports, "table": evaluation.table,
-              "paper_table": table_text, "regression_fit": fits, "comparisons": comparisons,
+              "paper_table": table_text, "regression_fit": fits, "noise": noise_report, "comparisons": comparisons,
               "headline_feature": grid.HEADLINE_FEATURE, "timings_s": timings}
     write_json(out_dir / "results.json", result)
     write_text(out_dir / "table.txt", evaluation.table + "\n\n" + table_text + "\n")
@@ -176,7 +231,7 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     return result
 
 
-def _regression_fits(config: PaperConfig, faces, rows, targets, degradations, students, train, out_dir: Path,
+def _regression_fits(config: PaperConfig, read, rows, targets, degradations, students, train, out_dir: Path,
                      log) -> dict:
     """`skd_tf.experiments.fit_report.regression_fit` per resolution, cached in out_dir/regression_fit.json."""
     path = out_dir / "regression_fit.json"
@@ -189,7 +244,7 @@ def _regression_fits(config: PaperConfig, faces, rows, targets, degradations, st
     size = teachers.spec(config.teacher).input_size
     by_resolution = {p: {n: str(r.keras_path) for n, r in students.items() if n.startswith(f"S-{p}-")}
                      for p in degradations}
-    fits = regression_fit(faces, rows, targets, degradations, teacher, size, by_resolution,
+    fits = regression_fit(read, rows, targets, degradations, teacher, size, by_resolution,
                           feature_norm=train.feature_norm, feature_scale=train.feature_scale, seed=config.train.seed)
     for p, fit in fits.items():
         log(f"S-{p} regression fit (explained fraction of the targets on {fit['num_eval']} training faces): "

@@ -14,3 +14,31 @@ def test_bad_modes_and_keep_fraction_are_refused_by_the_config(kwargs, pattern):
     with pytest.raises(ValueError, match=pattern):
         PaperConfig(lfw_train_fold=1, **kwargs).validate()
     PaperConfig(lfw_train_fold=1, modes=("c", "sc"), keep_fraction=1.0).validate()  # the values around them pass
+
+
+@pytest.mark.parametrize("kwargs,pattern", [
+    (dict(student_input="disk"), r"^student_input: expected one of"),
+    (dict(student_input="memory", sampling="fresh"), r"student_input 'memory' renders one fixed set of crops"),
+    (dict(label_noise=1.0), r"^label_noise: expected a fraction in \[0, 1\), got 1.0$"),
+    (dict(label_noise=0.6, unusable_noise=0.5, student_input="memory"), r"^label_noise \+ unusable_noise"),
+    (dict(unusable_noise=0.2), r"^unusable_noise: the corrupted chips are made in memory"),
+])
+def test_student_input_and_planted_noise_are_checked(kwargs, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        PaperConfig(lfw_train_fold=1, **kwargs).validate()
+    PaperConfig(lfw_train_fold=1, student_input="memory", label_noise=0.4, unusable_noise=0.2).validate()
+
+
+def test_noise_study_conditions_and_checks():
+    from skd_tf.configs.noise_study import NoiseStudyConfig
+
+    config = NoiseStudyConfig().validate()
+    assert config.conditions() == [("clean", 0.0, 0.0), ("label10", 0.1, 0.0), ("label20", 0.2, 0.0),
+                                   ("label40", 0.4, 0.0), ("unusable20", 0.0, 0.2)]
+    assert (config.resolutions, config.modes, config.student_input) == ((16,), ("c", "sc", "dc"), "memory")
+    for kwargs, pattern in [(dict(test_folds=(1, 2)), "holds out one fold"), (dict(label_rates=(0.1, 0.1)),
+                            "distinct fractions"), (dict(label_noise=0.1), "each condition sets them"),
+                            (dict(modes=("c", "sc")), "compares c, sc and dc"),
+                            (dict(student_input="stream"), "unusable_rates: the corrupted chips")]:
+        with pytest.raises(ValueError, match=pattern):
+            NoiseStudyConfig(**kwargs).validate()

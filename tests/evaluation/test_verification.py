@@ -185,3 +185,25 @@ def test_paired_bootstrap_auc_difference():
     assert same["difference"] == same["low"] == same["high"] == 0.0 and same["p_not_greater"] == 1.0
     again = paired_bootstrap_auc_difference(good, bad, y, num_resamples=300, seed=0)
     assert again == r
+
+
+def test_bootstrap_auc_interval_is_the_percentile_of_the_paired_resamples():
+    from skd_tf.evaluation.verification import bootstrap_auc_interval, paired_bootstrap_auc_difference, roc_auc
+
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(40, bool), np.zeros(60, bool)]
+    s = y + rng.normal(0, 0.9, y.size)
+    r = bootstrap_auc_interval(s, y, num_resamples=400, seed=2)
+    assert r["auc"] == roc_auc(s, y) and r["low"] < r["auc"] < r["high"]
+    # By hand: stratified resamples (matched, then mismatched pairs, with replacement) from the same generator.
+    gen, pos, neg = np.random.default_rng(2), np.flatnonzero(y), np.flatnonzero(~y)
+    aucs = []
+    for _ in range(400):
+        idx = np.r_[gen.choice(pos, pos.size), gen.choice(neg, neg.size)]
+        aucs.append(roc_auc(s[idx], y[idx]))
+    assert (r["low"], r["high"]) == (np.percentile(aucs, 2.5), np.percentile(aucs, 97.5))
+    # The same resamples as the paired difference: AUC(s) - AUC(constant 0.5 scores) has the same interval.
+    flat = paired_bootstrap_auc_difference(s, np.zeros_like(s), y, num_resamples=400, seed=2)
+    assert flat["low"] == pytest.approx(r["low"] - 0.5) and flat["high"] == pytest.approx(r["high"] - 0.5)
+    with pytest.raises(ValueError, match="confidence"):
+        bootstrap_auc_interval(s, y, confidence=1.0)

@@ -8,6 +8,7 @@ import tensorflow_datasets as tfds
 
 from data_builders.face_folder.face_folder_dataset_builder import Builder
 from skd_tf.analysis.fit import explained_fraction, linear_ceiling
+from skd_tf.data.chips import read_chips
 from skd_tf.data.degrade import upscale_to
 from skd_tf.data.sources import Degradation, TfdsFaces
 from skd_tf.experiments.fit_report import regression_fit
@@ -27,7 +28,8 @@ def test_regression_fit_equals_the_hand_computation(tmp_path):
     student.save(tmp_path / "s.keras")
     teacher = keras.Sequential([keras.Input((24, 24, 3)), keras.layers.GlobalAveragePooling2D(),
                                 keras.layers.Dense(5, kernel_initializer=keras.initializers.GlorotUniform(seed=1))])
-    fit = regression_fit(faces, rows, targets, {16: degradation}, teacher, 24, {16: {"S": str(tmp_path / "s.keras")}},
+    fit = regression_fit(lambda r: read_chips(faces, r), rows, targets, {16: degradation}, teacher, 24,
+                         {16: {"S": str(tmp_path / "s.keras")}},
                          feature_norm="l2", feature_scale=2.0, num_fit=6, num_eval=4, seed=5)["16"]
     assert (fit["num_fit"], fit["num_eval"], fit["resolution"]) == (6, 4, 16)
 

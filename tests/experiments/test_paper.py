@@ -52,6 +52,22 @@ def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_p
     assert json.loads((tmp_path / "run" / "regression_fit.json").read_text())["fits"]["16"] == fit
 
 
+def test_planted_noise_runs_before_everything_and_is_scored(dummy_build, lfw_root, tmp_path):
+    config = _config(dummy_build, lfw_root, student_input="memory", label_noise=0.25, unusable_noise=0.25)
+    res = run_paper(config, tmp_path / "run", log=lambda m: None)
+    noise = json.loads((tmp_path / "run" / "noise.json").read_text())
+    planted = noise["planted"]
+    assert (planted["eligible_faces"], planted["wrong_label"], planted["unusable"]) == (12, 3, 3)
+    assert res["noise"]["selection"] == noise["selection"] and noise["selection"]["planted"] == 6
+    sweep = json.loads((tmp_path / "run" / "selection.json").read_text())["sweep"]
+    assert [c["lam"] for c in noise["curve"]] == sweep["lams"]  # Eq. 3 scored at every lambda of the sweep
+    assert all(a != b for a, b in zip(planted["wrong_label_new_labels"], planted["wrong_label_true_labels"]))
+    assert not set(planted["wrong_label_rows"]) & set(planted["unusable_rows"])
+    assert np.load(tmp_path / "run" / "teacher_features_unusable.npy").shape == (3, 128)
+    stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
+    assert stage["train_data"] == {"kind": "arrays", "crops": 24, "resolution": 16}  # rendered once, in memory
+
+
 def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
     with pytest.raises(ValueError, match="sampling"):
         _config(dummy_build, lfw_root, sampling="sometimes").validate()
