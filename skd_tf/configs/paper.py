@@ -10,6 +10,7 @@ Presets (`PaperConfig()` itself: 16/32 px and 4 perturbations, the CPU-sized set
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from skd_tf.configs import register
 from skd_tf.configs.checks import check_folds, check_fraction, check_modes, check_optional_int, check_resolutions
@@ -17,11 +18,12 @@ from skd_tf.data.sources import SAMPLINGS
 from skd_tf.models import teachers
 from skd_tf.selection.core import check_lam
 from skd_tf.training import MODES, TrainConfig
-from skd_tf.utils.checks import check_bool, check_choice, check_int, check_nested
+from skd_tf.utils.checks import check_bool, check_choice, check_file, check_int, check_nested
 
 STUDENT_INPUTS = ("stream", "memory")
 #: Settings added after runs were recorded: a recorded run without them resumes when they have these values.
-ADDED_DEFAULTS = {"student_input": "stream", "label_noise": 0.0, "unusable_noise": 0.0, "teacher_cache": None}
+ADDED_DEFAULTS = {"student_input": "stream", "label_noise": 0.0, "unusable_noise": 0.0, "teacher_cache": None,
+                  "uccs_csv": None, "uccs_student": "S-16-sc", "scface_dir": None, "scface_student": "S-64-sc"}
 
 
 @dataclasses.dataclass
@@ -30,7 +32,9 @@ class PaperConfig:
     and losses; its `resolution`/`supervision` are set per student, its `feature_scale` 0 means sqrt(D).
     `lfw_train_fold=k` trains on the LFW people outside View-2 fold k only (and tests on fold k). `teacher_cache`:
     the folder of the teacher-feature cache (None: out_dir/teacher_features); runs on the same dataset and teacher
-    may share one.
+    may share one. `uccs_csv` / `scface_dir`: when given, the run also evaluates its student `uccs_student` on
+    UCCS identification (Section IV-D; the paper's S-16-sc) and `scface_student` on SCface retrieval (Section IV-E;
+    the paper's S-64-sc) with those experiments' default protocols (`skd_tf.configs.uccs`, `skd_tf.configs.scface`).
 
     `student_input`: "stream" degrades the chips inside tf.data every epoch (memory flat in N); "memory" renders each
     training face's fixed K crops once into memory (`skd_tf.data.chips.render_crops`: for data that fits, where the
@@ -59,6 +63,10 @@ class PaperConfig:
     student_input: str = "stream"
     label_noise: float = 0.0
     unusable_noise: float = 0.0
+    uccs_csv: str | None = None
+    uccs_student: str = "S-16-sc"
+    scface_dir: str | None = None
+    scface_student: str = "S-64-sc"
     center_targets: bool = True
     keep_fraction: float = 0.9
     lam: float | None = None
@@ -96,6 +104,17 @@ class PaperConfig:
         if not self.jitter >= 0:
             raise ValueError(f"jitter: expected >= 0, got {self.jitter}")
         check_bool("center_targets", self.center_targets)
+        for field, student, given in (("uccs_student", self.uccs_student, self.uccs_csv),
+                                      ("scface_student", self.scface_student, self.scface_dir)):
+            if given is None:
+                continue
+            trained = [f"S-{p}-{m}" for p in self.resolutions for m in self.modes]
+            if student not in trained:
+                raise ValueError(f"{field}: expected one of the run's students {trained}, got {student!r}")
+        if self.uccs_csv is not None:
+            check_file("uccs_csv", self.uccs_csv, "the UCCS ground-truth CSV")
+        if self.scface_dir is not None and not Path(self.scface_dir).is_dir():
+            raise FileNotFoundError(f"scface_dir: {self.scface_dir} is not a folder")
         # feature_scale 0 means sqrt(D), known once the teacher features are
         check_nested("train", dataclasses.replace(self.train, feature_scale=self.train.feature_scale or 1.0))
         return self

@@ -22,6 +22,8 @@
 5. LFW View 2 (`skd_tf.evaluation.lfw_view2.evaluate_view2`): T, T-p-up and every student (identity, mimic, both,
    cross) on `eval_folds`, the paper's orderings as paired-bootstrap AUC differences, the Fig. 7 bars beside the
    paper's values.
+6. With `uccs_csv` / `scface_dir`: UCCS identification with `uccs_student` (Section IV-D) and SCface retrieval with
+   `scface_student` (Section IV-E), by `skd_tf.experiments.uccs` / `scface` in out_dir/uccs, out_dir/scface.
 
 Every step is resumable: rerunning with the same config skips what is done (a config that differs from the one
 recorded in `out_dir/settings.json` is refused before anything is written). Outputs: `results.json`, `table.txt`,
@@ -47,6 +49,8 @@ import data_builders.umdfaces  # noqa: F401
 from data_builders.face_folder.face_folder_dataset_builder import Builder
 from skd_tf import grid
 from skd_tf.configs.paper import ADDED_DEFAULTS, PaperConfig
+from skd_tf.configs.scface import ScfaceConfig
+from skd_tf.configs.uccs import UccsConfig
 from skd_tf.data.chips import read_chips, render_crops
 from skd_tf.data.lfw_folds import fold_split
 from skd_tf.data.noise import discard_scores, plant_noise
@@ -54,6 +58,7 @@ from skd_tf.data.pipeline import SourceTable, StudentData
 from skd_tf.data.sources import Degradation, TfdsFaces
 from skd_tf.evaluation.lfw_view2 import evaluate_view2
 from skd_tf.evaluation.verification import verification_report
+from skd_tf.experiments import scface, uccs
 from skd_tf.experiments.fit_report import regression_fit
 from skd_tf.features.cache import load_features
 from skd_tf.features.extract import TfdsSource, extract_to_cache
@@ -213,6 +218,11 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     comparisons = grid.compare_models(headline, evaluation.pairs.is_same,
                                       grid.paper_comparisons(names, config.resolutions), seed=config.train.seed)
     timings["evaluation"] = time.time() - t0
+
+    # 6. UCCS identification and SCface retrieval, when their data is given.
+    t0 = time.time()
+    transfer = _transfer_evaluations(config, students, out_dir, log)
+    timings["uccs_scface"] = time.time() - t0
     reports = evaluation.results["reports"]
     auc = {r["model"]: r["auc"] for r in grid.results_table(reports)}
     table_text = paper_table(auc, comparisons)
@@ -223,10 +233,11 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
               "split": split_summary, "teacher": {"name": config.teacher, "feature_dim": int(targets.shape[1])},
               "selection": {k: v for k, v in chosen.summary.items() if k != "sweep"},
               "train_config": dataclasses.asdict(train), "reports": reports, "table": evaluation.table,
-              "paper_table": table_text, "regression_fit": fits, "noise": noise_report, "comparisons": comparisons,
+              "paper_table": table_text, "regression_fit": fits, "noise": noise_report, **transfer,
+              "comparisons": comparisons,
               "headline_feature": grid.HEADLINE_FEATURE, "timings_s": timings}
     write_json(out_dir / "results.json", result)
-    write_text(out_dir / "table.txt", evaluation.table + "\n\n" + table_text + "\n")
+    write_text(out_dir / "table.txt", "\n\n".join([evaluation.table, table_text, *transfer_text(transfer)]) + "\n")
     log(f"done in {timings['total']:.0f} s -> {out_dir / 'results.json'}")
     return result
 
@@ -252,6 +263,31 @@ def _regression_fits(config: PaperConfig, read, rows, targets, degradations, stu
             + f"; ceiling (T-{p}-up + affine map) {fit['ceiling']:.3f}")
     write_json(path, {"students": sorted(students), "fits": fits})
     return fits
+
+
+def _transfer_evaluations(config: PaperConfig, students, out_dir: Path, log) -> dict:
+    """UCCS (Section IV-D) with `config.uccs_student` and SCface (Section IV-E) with `config.scface_student`, each
+    with its experiment's default protocol in out_dir/uccs, out_dir/scface (a finished one is read back);
+    `{"uccs": results, "scface": results}` for the data given."""
+    jobs = []
+    if config.uccs_csv:
+        jobs.append(("uccs", uccs.run, UccsConfig(uccs_csv=config.uccs_csv, student=str(
+            students[config.uccs_student].keras_path))))
+    if config.scface_dir:
+        jobs.append(("scface", scface.run, ScfaceConfig(scface_dir=config.scface_dir, student=str(
+            students[config.scface_student].keras_path))))
+    results = {}
+    for name, run, sub_config in jobs:
+        done = out_dir / name / "results.json"
+        results[name] = json.loads(done.read_text()) if done.is_file() else run(sub_config, out_dir / name)
+        log(transfer_text({name: results[name]})[0])
+    return results
+
+
+def transfer_text(transfer: dict) -> list[str]:
+    """The UCCS / SCface result lines of a run (`uccs.format_result`, `scface.format_table`)."""
+    return ([uccs.format_result(transfer["uccs"])] if "uccs" in transfer else []) + \
+        ([scface.format_table(transfer["scface"])] if "scface" in transfer else [])
 
 
 def paper_table(auc: dict[str, float], comparisons: dict[str, dict]) -> str:

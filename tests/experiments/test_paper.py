@@ -10,11 +10,14 @@ import tensorflow_datasets as tfds
 
 from data_builders.face_folder.face_folder_dataset_builder import Builder
 from skd_tf.configs.paper import PaperConfig
+from skd_tf.data.uccs import write_synthetic_uccs
 from skd_tf.evaluation.verification import roc_auc
+from skd_tf.experiments import scface, uccs
 from skd_tf.experiments.paper import combine_folds, run_paper
 from skd_tf.training import TrainConfig
 
 DUMMY = Path(__file__).resolve().parents[2] / "data_builders" / "face_folder" / "dummy_data"
+SCFACE_DUMMY = Path(__file__).resolve().parents[2] / "data_builders" / "scface" / "dummy_data"
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,10 @@ def _config(dataset, lfw_root, **kw):
 
 
 def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_path):
-    res = run_paper(_config(dummy_build, lfw_root), tmp_path / "run", log=lambda m: None)
+    uccs_csv = write_synthetic_uccs(tmp_path / "uccs", num_subjects=185, max_faces=5, seed=0)
+    config = _config(dummy_build, lfw_root, uccs_csv=str(uccs_csv), scface_dir=str(SCFACE_DUMMY),
+                     scface_student="S-16-sc")
+    res = run_paper(config, tmp_path / "run", log=lambda m: None)
     assert res["dataset"]["faces"] == 12 and res["split"]["train_images"] == 12
     assert set(res["reports"]) == {"T", "T-16-up", "S-16-c", "S-16-sc"}
     assert res["reports"]["T"]["n_pairs"] == 20 and res["reports"]["T"]["roc_auc"] > 0.9
@@ -50,6 +56,13 @@ def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_p
     assert (fit["num_fit"], fit["num_eval"]) == (8, 4) and set(fit["students"]) == {"S-16-c", "S-16-sc"}
     assert all(np.isfinite(v) and v <= 1 for v in [fit["ceiling"], *fit["students"].values()])
     assert json.loads((tmp_path / "run" / "regression_fit.json").read_text())["fits"]["16"] == fit
+    # UCCS (Section IV-D) and SCface (Section IV-E) with the named student, as their own experiments run them.
+    sc = str(tmp_path / "run" / "students" / "S-16-sc" / "student.keras")
+    assert res["uccs"]["student"] == sc and res["uccs"]["num_subjects"] == 180
+    assert res["uccs"] == json.loads((tmp_path / "run" / "uccs" / "results.json").read_text())
+    assert res["scface"]["gallery"] == 80 and res["scface"]["resolution"] == 16
+    table = (tmp_path / "run" / "table.txt").read_text()
+    assert uccs.format_result(res["uccs"]) in table and scface.format_table(res["scface"]) in table
 
 
 def test_planted_noise_runs_before_everything_and_is_scored(dummy_build, lfw_root, tmp_path):
@@ -69,6 +82,11 @@ def test_planted_noise_runs_before_everything_and_is_scored(dummy_build, lfw_roo
 
 
 def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
+    students = r"\['S-16-c', 'S-16-sc'\]"
+    with pytest.raises(ValueError, match=rf"^scface_student: expected one of the run's students {students}"):
+        _config(dummy_build, lfw_root, scface_dir=str(SCFACE_DUMMY)).validate()  # the default S-64-sc is not trained
+    with pytest.raises(FileNotFoundError, match="uccs_csv"):
+        _config(dummy_build, lfw_root, uccs_csv=str(tmp_path / "none.csv")).validate()
     with pytest.raises(ValueError, match="sampling"):
         _config(dummy_build, lfw_root, sampling="sometimes").validate()
     with pytest.raises(ValueError, match="folds"):
