@@ -80,6 +80,12 @@ def define_paper_flags() -> None:
                     "dataset and teacher (default: out_dir/teacher_features)")
     define_override("lfw_root", "string", "LFW folder with lfw-deepfunneled/, protocol/, dlib/ for the View-2 "
                     "evaluation (None: ../shared/data/lfw)")
+    define_override("uccs_csv", "string", "UCCS ground-truth CSV: also run UCCS identification (Section IV-D) with "
+                    "--uccs_student")
+    define_override("uccs_student", "string", "the run's student fine-tuned on UCCS (the paper's S-16-sc)")
+    define_override("scface_dir", "string", "SCface release folder: also run SCface retrieval (Section IV-E) with "
+                    "--scface_student")
+    define_override("scface_student", "string", "the run's student fine-tuned on SCface (the paper's S-64-sc)")
     define_override("max_test_pairs", "int", "only the first pairs of the test folds, half matched (smoke runs)")
     define_override("resolutions", "ints", "student input resolutions p")
     define_override("modes", "strings", "supervision modes of stage 3 (Section IV-C)")
