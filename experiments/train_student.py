@@ -68,6 +68,7 @@ def define_flags() -> None:
             ("feature_norm", "enum", "regression target: raw f_i or scaled f_i/|f_i|", ("raw", "l2")),
             ("feature_scale", "float", "norm of the target with --feature_norm=l2", None),
             ("identity_dim", "int", "identity layer width", None),
+            ("flip", "bool", "mirror the crops of half of the faces each epoch", None),
             ("seed", "int", "seed (initialisation and data order)", None),
             ("jit_compile", "bool", "XLA-compile the train step", None),
             ("tensorboard", "bool", "write TensorBoard logs (when tensorboard is installed)", None),

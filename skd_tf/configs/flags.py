@@ -118,6 +118,10 @@ def define_paper_flags() -> None:
                     "dimension, as the paper's 4096-D VGGFace fc7 targets; raw dlib descriptors have norm 1.42 "
                     "(centred 0.58), which leaves L_reg far below L_cls under Eq. 4's equal weights)",
                     key="train.feature_scale")
+    define_override("flip", "bool", "mirror the crops of half of the training faces each epoch (a recipe factor; "
+                    "the paper does not flip)", key="train.flip")
+    define_override("student_arch", "string", "student widths: a name in skd_tf.models.student.ARCHS (paper: "
+                    "Fig. 3; budget_d128: 0.79M parameters at D = 128)", key="train.student_arch")
     define_override("seed", "int", "seed of crops, data order and initialisation", key="train.seed")
 
 

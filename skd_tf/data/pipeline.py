@@ -248,7 +248,8 @@ class StudentData:
 
 def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: bool = True, shuffle: bool = True,
                  seed: int = 0, first_epoch: int = 0, num_epochs: int = 1, shuffle_buffer: int | None = None,
-                 input_context: tf.distribute.InputContext | None = None, prefetch=AUTOTUNE) -> tf.data.Dataset:
+                 input_context: tf.distribute.InputContext | None = None, prefetch=AUTOTUNE,
+                 flip: bool = False) -> tf.data.Dataset:
     """The student-training tf.data pipeline: `(image uint8 [b,p,p,3], {"label", "feature", "alpha", "row_id"})`.
 
     Epochs `first_epoch .. first_epoch + num_epochs - 1` are concatenated; each epoch
@@ -257,7 +258,7 @@ def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: boo
     separately, so batches never straddle epochs. `batch_size` is the global batch; with an `input_context` (one
     worker's pipeline under `distribute_datasets_from_function`) this pipeline yields its replicas' share of every
     global batch. `with_features=False` (mode `c`) leaves features and alpha out. A missing alpha counts as
-    alpha = 1 (direct distillation).
+    alpha = 1 (direct distillation). `flip`: each epoch mirrors the crops of half of the faces (`mirror`).
     """
     table, source = data.table, data.source
     if int(num_epochs) < 1:
@@ -286,14 +287,27 @@ def make_dataset(data: StudentData, batch_size: int = 256, *, with_features: boo
     epoch = source.epochs(plan, table.row_ids, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer)
     # Epochs are built one by one with Python-int seeds: Dataset.shuffle does not take a tensor seed once a global
     # seed is set (train_student sets one), and every epoch's order must be a pure function of (seed, epoch).
-    ds = epoch(int(first_epoch))
+    def epoch_batches(e: int) -> tf.data.Dataset:
+        ds = epoch(e)
+        return ds.map(lambda im, rows: (mirror(im, rows, seed, e), rows)) if flip else ds
+
+    ds = epoch_batches(int(first_epoch))
     for e in range(int(first_epoch) + 1, int(first_epoch) + int(num_epochs)):
-        ds = ds.concatenate(epoch(e))
+        ds = ds.concatenate(epoch_batches(e))
     ds = ds.map(join, num_parallel_calls=AUTOTUNE)
     options = tf.data.Options()
     # Each pipeline already holds only its own share; nothing for tf.distribute to shard again.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options).prefetch(prefetch)
+
+
+def mirror(images: tf.Tensor, rows: tf.Tensor, seed: int, epoch: int) -> tf.Tensor:
+    """Horizontal flips for a batch `images [b, p, p, 3]` of faces `rows [b]`: a face's crops are mirrored in epoch
+    `epoch` iff bit 16 of a multiplicative hash of (row id, epoch, seed) is set, so the choice is a pure function of
+    them (the same under any batching, sharding or resume) and about half of the faces are mirrored each epoch."""
+    key = (rows * 2654435761 + (int(epoch) * 40503 + int(seed) * 9973)) % (2 ** 31)
+    flipped = tf.bitwise.bitwise_and(tf.bitwise.right_shift(key, 16), 1) > 0
+    return tf.where(flipped[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
 
 def make_distributed_dataset(strategy: tf.distribute.Strategy, data: StudentData, batch_size: int, **kwargs):
@@ -304,4 +318,4 @@ def make_distributed_dataset(strategy: tf.distribute.Strategy, data: StudentData
 
 
 __all__: Sequence[str] = ("SourceTable", "StudentData", "check_alpha", "check_features", "check_join", "check_row_ids",
-                          "make_dataset", "make_distributed_dataset")
+                          "make_dataset", "make_distributed_dataset", "mirror")

@@ -82,6 +82,7 @@ class TrainConfig:
     feature_dim: int | None = None     # D; default: the teacher features' width (4096 when there are none)
     num_classes: int | None = None     # C; default: max label + 1
     shuffle_buffer: int | None = None  # default: the whole training set (a uniform permutation per epoch)
+    flip: bool = False                 # mirror half of the training faces each epoch (skd_tf.data.pipeline.mirror)
     seed: int = 0
     strategy: str = "auto"             # auto | one_device | mirrored | multi_worker
     mixed_precision: bool = False
@@ -131,7 +132,7 @@ class TrainConfig:
             if all(getattr(self, w) == 0 for w in used):
                 raise ValueError(f"{' and '.join(used)}: supervision {self.supervision!r} would train on a zero "
                                  f"loss; expected {' or '.join(used)} > 0")
-        for f in ("mixed_precision", "jit_compile", "restore_best", "tensorboard"):
+        for f in ("flip", "mixed_precision", "jit_compile", "restore_best", "tensorboard"):
             check_bool(f, getattr(self, f))
         return self
 
@@ -202,7 +203,7 @@ def make_optimizer(config: TrainConfig, learning_rate: float, total_steps: int) 
 
 
 _STAGE_KEYS = ("batch_size", "optimizer", "lr_schedule", "momentum", "weight_decay", "cls_weight", "reg_weight",
-               "feature_norm", "feature_scale", "identity_dim", "student_arch", "shuffle_buffer", "seed")
+               "feature_norm", "feature_scale", "identity_dim", "student_arch", "shuffle_buffer", "flip", "seed")
 
 
 def _tensorboard_available() -> bool:
@@ -242,7 +243,7 @@ def check_stage(stage_dir: Path, mode: str, epochs: int, learning_rate: float, t
     stage_dir = Path(stage_dir)
     check_not_diverged(stage_dir)
     check_settings(stage_dir / "stage.json", stage_settings(mode, epochs, learning_rate, train_data, val_data, config),
-                   write=write, hint="use another model_dir", defaults={"student_arch": "paper"})
+                   write=write, hint="use another model_dir", defaults={"student_arch": "paper", "flip": False})
     if (stage_dir / "done.json").is_file() and (stage_dir / "final.weights.h5").is_file():
         return True
     need_feats = L.uses_regression(mode)
@@ -291,7 +292,8 @@ def run_stage(student: keras.Model, mode: str, epochs: int, learning_rate: float
     if epochs > 0:
         ds = make_distributed_dataset(strategy, train_data, config.batch_size, with_features=need_feats,
                                       shuffle=True, seed=config.seed, first_epoch=min(first_epoch, epochs - 1),
-                                      num_epochs=max(1, epochs - first_epoch), shuffle_buffer=config.shuffle_buffer)
+                                      num_epochs=max(1, epochs - first_epoch), shuffle_buffer=config.shuffle_buffer,
+                                      flip=config.flip)
         val_ds = None
         if val_data is not None:
             val_ds = make_distributed_dataset(strategy, val_data, config.batch_size, with_features=need_feats,

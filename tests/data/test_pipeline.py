@@ -167,3 +167,34 @@ def test_missing_features_name_the_features_input_and_the_table():
     with pytest.raises(ValueError, match=rf"f.npz: no feature for 1 row id\(s\) of train.npz: {row_ids[2]}$"):
         SourceTable.join(row_ids, labels, np.delete(feats, 2, 0), np.delete(row_ids, 2),
                          sources={"features": "f.npz", "labels": "train.npz"})
+
+
+def test_flip_mirrors_half_of_the_faces_per_epoch_as_a_function_of_row_and_epoch():
+    rng = np.random.default_rng(0)
+    n = 200
+    images = rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8)
+    rows = np.arange(1000, 1000 + n)
+    data = StudentData.build(images, rows, rows, np.zeros(n, np.int64))
+    by_row = {int(r): im for r, im in zip(rows, images)}
+
+    def flipped_rows(epoch, batch_size):
+        out = {}
+        ds = make_dataset(data, batch_size, with_features=False, seed=3, first_epoch=epoch, flip=True)
+        for x, y in ds.as_numpy_iterator():
+            for im, r in zip(x, y["row_id"]):
+                original = by_row[int(r)]
+                assert np.array_equal(im, original) or np.array_equal(im, original[:, ::-1])
+                out[int(r)] = not np.array_equal(im, original)
+        return out
+
+    e0 = flipped_rows(0, 32)
+    assert 0.35 < np.mean(list(e0.values())) < 0.65  # about half of the faces
+    other_batching = flipped_rows(0, 50)
+    assert other_batching == {r: e0[r] for r in other_batching}  # the same choice under another batch size
+    e1 = flipped_rows(1, 32)
+    assert any(e0[r] != e1[r] for r in e0 if r in e1)  # another epoch, other faces
+    # The documented hash: bit 16 of (row * 2654435761 + epoch * 40503 + seed * 9973) mod 2^31.
+    assert all(v == bool((((r * 2654435761 + 0 * 40503 + 3 * 9973) % 2 ** 31) >> 16) & 1) for r, v in e0.items())
+    plain = make_dataset(data, 32, with_features=False, seed=3)
+    for x, y in plain.as_numpy_iterator():
+        assert all(np.array_equal(im, by_row[int(r)]) for im, r in zip(x, y["row_id"]))
