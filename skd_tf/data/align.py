@@ -49,6 +49,7 @@ __all__ = [
     "invert_affine",
     "align_face",
     "warp_chip",
+    "warp_chips",
 ]
 
 #: dlib's 5-point template on the unit square (``get_face_chip_details`` in dlib/image_transforms/interpolation.h),
@@ -222,39 +223,52 @@ def align_face(image, landmarks, size: int, padding: float = 0.25, template=DLIB
 def warp_chip(image: np.ndarray, matrix: np.ndarray, size: int, *, clip: bool = True) -> np.ndarray:
     """The rendering of ``align_face``: RGB `image` ``[H, W, 3]`` (uint8 or float 0..255) sampled through the
     image-to-chip `matrix` (``alignment_matrix``) into a ``[size, size, 3]`` uint8 chip, black outside the image.
+    ``clip`` as in ``warp_chips``."""
+    return warp_chips(image, np.asarray(matrix)[None], size, clip=clip)[0]
+
+
+def warp_chips(image: np.ndarray, matrices: np.ndarray, size: int, *, clip: bool = True) -> np.ndarray:
+    """``warp_chip`` for several matrices ``[K, 2, 3]`` of one image (e.g. the perturbations of a face): uint8
+    ``[K, size, size, 3]``, chip k exactly ``warp_chip(image, matrices[k], size)``; the black-outside step runs
+    once for all K chips.
 
     ``clip=False`` skips clipping the float samples to 0..255, for callers whose image holds uint8 values (e.g. a
     uint8 face converted to float32 once for many warps): bilinear weights are non-negative and sum to one, so the
-    samples already lie in 0..255 and the chip is the same.
+    samples already lie in 0..255 and the chips are the same.
     """
-    size = int(size)
+    size, src = int(size), np.ascontiguousarray(image, dtype=np.float32)
+    h, w = image.shape[:2]
+    warped = np.empty((len(matrices), size, size, 3), np.float32)
+    inverses, outside = [], []
+    edge = np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]])
+    for k, matrix in enumerate(matrices):
+        cv2.warpAffine(src, matrix, (size, size), dst=warped[k], flags=cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0))
+        inverse = invert_affine(matrix)
+        corners = transform_points(edge, inverse)
+        if corners.min() < 0.0 or np.any(corners[:, 0] >= w - 1) or np.any(corners[:, 1] >= h - 1):
+            inverses.append(inverse)
+            outside.append(k)
+    if clip:
+        np.clip(warped, 0.0, 255.0, out=warped)
     # Interpolate in float and truncate, as dlib assigns its double bilinear value to uint8 (static_cast): a cast
     # truncates toward zero, which is the floor once the values are clipped to 0..255.
-    chip = cv2.warpAffine(
-        np.ascontiguousarray(image, dtype=np.float32),
-        matrix,
-        (size, size),
-        flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_CONSTANT,
-        borderValue=(0.0, 0.0, 0.0),
-    )
-    if clip:
-        np.maximum(chip, 0.0, out=chip)
-        np.minimum(chip, 255.0, out=chip)
-    chip = chip.astype(np.uint8)
+    chips = warped.astype(np.uint8)
     # dlib writes black wherever a 2x2 bilinear neighbourhood leaves the image (OpenCV would blend with the border).
-    inverse = invert_affine(matrix)
-    h, w = image.shape[:2]
-    corners = transform_points(np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]]),
-                               inverse)
-    if corners.min() < 0.0 or np.any(corners[:, 0] >= w - 1) or np.any(corners[:, 1] >= h - 1):
-        _blacken_outside(chip, *_inside_runs(inverse, size, w, h))
-    return chip
+    if outside:
+        lo, hi = _inside_runs(np.stack(inverses), size, w, h)
+        if len(outside) == len(chips):
+            _blacken_outside(chips, lo, hi)
+        else:
+            part = chips[outside]
+            _blacken_outside(part, lo, hi)
+            chips[outside] = part
+    return chips
 
 
 def _inside_runs(chip_to_image: np.ndarray, size: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Per chip row, the run of columns ``[lo, hi)`` whose 2x2 bilinear neighbourhood lies in a ``width`` x
-    ``height`` image (none when ``hi <= lo``): two int64 ``[size]`` arrays.
+    ``height`` image (none when ``hi <= lo``), for chip-to-image matrices ``[K, 2, 3]``: two int64 ``[K, size]``.
 
     The neighbourhood of source point x starts at ``floor(x)`` and leaves the image iff ``floor(x) < 0`` or
     ``floor(x) + 1 > width - 1``, i.e. iff ``x < 0`` or ``x >= width - 1`` (``width - 1`` is an integer), so no
@@ -266,10 +280,10 @@ def _inside_runs(chip_to_image: np.ndarray, size: int, width: int, height: int) 
     instead of the whole grid, which cost half of a student crop's render time.
     """
     grid = np.arange(size, dtype=np.float64)
-    # Four searches, `size` rows each: where x >= 0, x >= width - 1, y >= 0, y >= height - 1 change along the row.
-    coef = np.repeat(chip_to_image, 2, axis=0)
+    # Four searches per chip, `size` rows each: where x >= 0, x >= width - 1, y >= 0, y >= height - 1 change.
+    coef = np.repeat(chip_to_image, 2, axis=1)
     level = np.array([[0.0], [width - 1.0], [0.0], [height - 1.0]])
-    base, step, offset = np.multiply.outer(coef[:, 1], grid), coef[:, :1], coef[:, 2:]
+    base, step, offset = coef[..., 1:2] * grid, coef[..., :1], coef[..., 2:]
     rising = step > 0.0  # the test turns true along the row; falling or row-constant ones turn false (or never)
 
     def turned(j):
@@ -286,17 +300,19 @@ def _inside_runs(chip_to_image: np.ndarray, size: int, width: int, height: int) 
         j += ahead
         if not (back.any() or ahead.any()):
             break
-    (x_lo, x_hi), (y_lo, y_hi) = (j[r:r + 2] if chip_to_image[r // 2, 0] > 0.0 else j[r + 1::-1][:2] for r in (0, 2))
-    return np.maximum(x_lo, y_lo), np.minimum(x_hi, y_hi)
+    # Rising: x >= 0 turning true starts the run, x >= limit ends it; otherwise x < limit starts and x < 0 ends it.
+    swapped = j[:, [1, 0, 3, 2]]
+    first, last = np.where(rising, j, swapped), np.where(rising, swapped, j)
+    return np.maximum(first[:, 0], first[:, 2]), np.minimum(last[:, 0], last[:, 2])
 
 
-def _blacken_outside(chip: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-    """Sets the pixels of a ``[size, size, 3]`` chip outside each row's run ``[lo, hi)`` to 0, in place, through the
-    flat indices of the (usually few) outside pixels."""
-    size = chip.shape[0]
-    lo = np.clip(lo, 0, size)
-    hi = np.clip(np.maximum(hi, lo), 0, size)
-    row = np.arange(size) * (3 * size)
+def _blacken_outside(chips: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Sets the pixels of chips ``[..., rows, size, 3]`` outside each row's run ``[lo, hi)`` (``[..., rows]``) to 0,
+    in place, through the flat indices of the (usually few) outside pixels."""
+    size = chips.shape[-2]
+    lo = np.clip(lo, 0, size).reshape(-1)
+    hi = np.clip(np.maximum(hi.reshape(-1), lo), 0, size)
+    row = np.arange(len(lo)) * (3 * size)
     starts, lengths = np.concatenate([row, row + 3 * hi]), np.concatenate([3 * lo, 3 * (size - hi)])
     ends = np.cumsum(lengths)
-    chip.reshape(-1)[np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths)] = 0
+    chips.reshape(-1)[np.arange(ends[-1]) + np.repeat(starts - (ends - lengths), lengths)] = 0

@@ -24,7 +24,7 @@ import math
 import cv2
 import numpy as np
 
-from skd_tf.data.align import align_face, alignment_matrix, warp_chip
+from skd_tf.data.align import align_face, alignment_matrix, warp_chips
 
 __all__ = [
     "interocular_distance",
@@ -135,10 +135,8 @@ def degrade_face(
     m = render_factor(lm, p, padding)  # one oversampling factor per face, from its unperturbed landmarks
     clip = img.dtype != np.uint8  # uint8 values need no clipping after interpolation (`warp_chip`)
     img = np.ascontiguousarray(img, dtype=np.float32)  # the warp samples in float32: convert once, not K times
-    out = np.empty((len(indices), p, p, 3), np.uint8)
-    for j, pts in enumerate(points):  # render_chip's steps, without its per-crop checks of the face
-        out[j] = _downsample(warp_chip(img, alignment_matrix(pts, m * p, padding), m * p, clip=clip), p)
-    return out
+    big = warp_chips(img, np.stack([alignment_matrix(pts, m * p, padding) for pts in points]), m * p, clip=clip)
+    return np.stack([_downsample(chip, p) for chip in big]) if m > 1 else big
 
 
 def degrade_faces(

@@ -213,6 +213,6 @@ def test_inside_runs_equal_the_rule_on_the_whole_grid():
             coord = np.add.outer(m[r, 1] * grid, m[r, 0] * grid) + m[r, 2]
             outside |= (coord < 0.0) | (coord >= limit)
         chip = np.ones((size, size, 3), np.uint8)
-        A._blacken_outside(chip, *A._inside_runs(m, size, w, h))
+        A._blacken_outside(chip, *A._inside_runs(m[None], size, w, h))
         np.testing.assert_array_equal(chip[..., 0] == 0, outside)
         assert (chip[outside] == 0).all() and (chip[~outside] == 1).all()
