@@ -216,3 +216,14 @@ def test_inside_runs_equal_the_rule_on_the_whole_grid():
         A._blacken_outside(chip, *A._inside_runs(m[None], size, w, h))
         np.testing.assert_array_equal(chip[..., 0] == 0, outside)
         assert (chip[outside] == 0).all() and (chip[~outside] == 1).all()
+
+
+def test_warp_chips_equal_one_warp_per_matrix():
+    # Chips rendered together (the black-outside step shared by the chips that need it) equal one align_face each,
+    # whether all, some or none of the chips reach outside the image.
+    img = _face_like_image(5)
+    shifts = [(0.0, 0.0), (-70.0, 10.0), (3.0, -2.0), (90.0, 60.0)]
+    for picks in ([0, 2], [1, 3], [0, 1, 2, 3]):
+        lms = [LFW_MEAN_LANDMARKS * 0.5 + np.array(shifts[i]) for i in picks]
+        chips = A.warp_chips(img, np.stack([A.alignment_matrix(lm, 48) for lm in lms]), 48)
+        np.testing.assert_array_equal(chips, np.stack([A.align_face(img, lm, 48) for lm in lms]))
