@@ -71,6 +71,7 @@ from skd_tf.configs import (  # noqa: E402,F401
     lfw_lowres,
     noise_study,
     paper,
+    recipe_study,
     scface,
     select,
     train_student,

@@ -48,23 +48,15 @@ def define_override(name: str, kind: str, help_text: str, *, key: str | None = N
         define, convert = _KINDS[kind]
         define(name, None, f"{help_text} (default: the config's)")
     if kind in ("ints", "floats"):
-        number = _is_int if kind == "ints" else _is_float
-        flags.register_validator(name, lambda values: values is None or all(number(v) for v in values),
+        number = int if kind == "ints" else float
+        flags.register_validator(name, lambda values: values is None or all(_parses(number, v) for v in values),
                                  message=f"expected comma-separated {'integers' if kind == 'ints' else 'numbers'}")
     _OVERRIDES[name] = (key or name, convert)
 
 
-def _is_int(text: str) -> bool:
+def _parses(number: Callable[[str], Any], text: str) -> bool:
     try:
-        int(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_float(text: str) -> bool:
-    try:
-        float(text)
+        number(text)
     except ValueError:
         return False
     return True

@@ -20,6 +20,7 @@ from skd_tf.configs.features import FeaturesConfig
 from skd_tf.configs.lfw_lowres import LfwLowresConfig
 from skd_tf.configs.noise_study import NoiseStudyConfig
 from skd_tf.configs.paper import PaperConfig
+from skd_tf.configs.recipe_study import RecipeStudyConfig
 from skd_tf.configs.scface import ScfaceConfig
 from skd_tf.configs.select import SelectConfig
 from skd_tf.configs.train_student import TrainStudentConfig
@@ -32,6 +33,7 @@ from skd_tf.experiments import (
     lfw_lowres,
     noise_study,
     paper,
+    recipe_study,
     scface,
     select,
     train_student,
@@ -43,6 +45,7 @@ RUNNERS: dict[type, Callable[[Any, str | os.PathLike], dict]] = {
     PaperConfig: paper.run_paper,
     LfwLowresConfig: lfw_lowres.run,
     NoiseStudyConfig: noise_study.run,
+    RecipeStudyConfig: recipe_study.run,
     EvalLfwConfig: eval_lfw.run,
     ScfaceConfig: scface.run,
     UccsConfig: uccs.run,

@@ -29,10 +29,10 @@ import numpy as np
 from skd_tf import grid
 from skd_tf.configs.noise_study import NoiseStudyConfig
 from skd_tf.evaluation.verification import bootstrap_auc_interval
-from skd_tf.experiments.paper import ensure_lfw_face_folder, run_paper
+from skd_tf.experiments.lfw_lowres import study_base_config
+from skd_tf.experiments.paper import run_paper
 from skd_tf.plots.noise import plot_noise_study
 from skd_tf.utils.io import write_json, write_text
-from skd_tf.utils.paths import lfw_dir
 
 __all__ = ["run", "format_noise_table"]
 
@@ -41,14 +41,8 @@ def run(config: NoiseStudyConfig, out_dir: str | os.PathLike, log: Callable[[str
     """Runs (or resumes) every condition of `config.conditions()`; returns the study's results dict (also
     `results.json`) with the `table` the CLI prints."""
     config = config.validate()
-    lfw_root = Path(config.lfw_root) if config.lfw_root else lfw_dir()
-    if not (lfw_root / "protocol" / "people.txt").is_file():
-        raise FileNotFoundError(f"{lfw_root / 'protocol' / 'people.txt'}: LFW protocol not found (lfw_root)")
-    dataset = config.dataset or ensure_lfw_face_folder(lfw_root, config.data_dir)
     out_dir = Path(out_dir)
-    base = config.fold_config(config.test_folds[0], dataset, lfw_root)
-    # The clean chips' teacher features are the same in every condition: one cache for all.
-    base = dataclasses.replace(base, teacher_cache=config.teacher_cache or str(out_dir / "teacher_features"))
+    base = study_base_config(config, out_dir)
     rows = []
     for name, label_noise, unusable_noise in config.conditions():
         log(f"noise study: condition {name} (wrong labels {label_noise:g}, unusable faces {unusable_noise:g})")

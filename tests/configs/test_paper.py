@@ -1,4 +1,6 @@
 """skd_tf.configs.paper: PaperConfig.validate() names the field, the expected range and the value."""
+from pathlib import Path
+
 import pytest
 
 from skd_tf.configs.paper import PaperConfig
@@ -42,3 +44,21 @@ def test_noise_study_conditions_and_checks():
                             (dict(student_input="stream"), "unusable_rates: the corrupted chips")]:
         with pytest.raises(ValueError, match=pattern):
             NoiseStudyConfig(**kwargs).validate()
+
+
+def test_recipe_study_factors_are_single_valid_changes():
+    from skd_tf.configs import apply_overrides
+    from skd_tf.configs.recipe_study import FACTORS, RecipeStudyConfig
+
+    config = RecipeStudyConfig().validate()
+    assert config.factors[0] == "baseline" and set(config.factors) == set(FACTORS) and FACTORS["baseline"] == {}
+    base = config.fold_config(1, "face_folder/aligned_150", Path("lfw"))
+    for name, overrides in FACTORS.items():
+        changed = apply_overrides(base, overrides).validate()
+        assert changed != base or name == "baseline"
+        assert changed.train.feature_scale in (0.0, 2 * 128 ** 0.5, 128 ** 0.5 / 2)  # 0: sqrt(D)
+    assert apply_overrides(base, FACTORS["fresh"]).student_input == "stream"  # fresh crops are made every epoch
+    for kwargs, pattern in [(dict(factors=("baseline", "nope")), "distinct names"), (dict(factors=()), "factors"),
+                            (dict(modes=("c",)), "measures S-p-sc"), (dict(test_folds=(1, 2)), "one fold")]:
+        with pytest.raises(ValueError, match=pattern):
+            RecipeStudyConfig(**kwargs).validate()

@@ -1,0 +1,64 @@
+"""Why the fit stalls, one factor at a time (`skd_tf.experiments.recipe_study.run`; issue 14, item 2): the LFW fold
+run of `lfw_lowres` at 16 px, mode sc, once with today's recipe and once per factor changed alone.
+
+Presets:
+    recipe_study         fold 1, S-16-sc, every factor of FACTORS (the crops rendered once in memory, except `fresh`)
+    recipe_study.quick   smoke run: 300 training people, 100 test pairs, baseline + flips, 1 + 1 epochs
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from skd_tf.configs import register
+from skd_tf.configs.lfw_lowres import LfwLowresConfig
+
+_SQRT_D = math.sqrt(128)  # the dlib teacher's D = 128; today's targets have norm sqrt(D)
+
+#: One change against the baseline (today's `lfw_lowres` recipe: paper widths, linear head, targets centred and
+#: L2-normalised to sqrt(D), Adam 1e-3 / 5e-4 with cosine decay, 4 fixed perturbations, 10 + 6 epochs, no flips),
+#: as config overrides (dotted keys). The target-scale factors set the effective weight of L_reg against L_cls
+#: (L_reg grows with the square of the scale) for the dlib teacher's D = 128.
+FACTORS: dict[str, dict] = {
+    "baseline": {},
+    "budget_d128": {"train.student_arch": "budget_d128"},
+    "bn_relu_head": {"train.student_arch": "paper_bn_relu"},
+    "target_scale_x2": {"train.feature_scale": 2 * _SQRT_D},
+    "target_scale_half": {"train.feature_scale": _SQRT_D / 2},
+    "lr_x2": {"train.learning_rate": 2e-3, "train.finetune_learning_rate": 1e-3},
+    "flips": {"train.flip": True},
+    "fresh": {"sampling": "fresh", "student_input": "stream"},
+    "k16": {"perturbations": 16},
+    "longer": {"train.init_epochs": 20, "train.epochs": 12},
+}
+
+
+@dataclasses.dataclass
+class RecipeStudyConfig(LfwLowresConfig):
+    """An `LfwLowresConfig` (one held-out fold) run once per name of `factors` (keys of FACTORS, in that order; the
+    baseline first, since every other factor is compared with it on the same pairs)."""
+    resolutions: tuple[int, ...] = (16,)
+    modes: tuple[str, ...] = ("sc",)
+    student_input: str = "memory"
+    factors: tuple[str, ...] = tuple(FACTORS)
+
+    def validate(self) -> "RecipeStudyConfig":
+        if len(self.test_folds) != 1:
+            raise ValueError(f"test_folds: the recipe study holds out one fold, got {self.test_folds!r}")
+        unknown = [f for f in self.factors if f not in FACTORS]
+        if unknown or not self.factors or len(set(self.factors)) != len(self.factors):
+            raise ValueError(f"factors: expected distinct names of {sorted(FACTORS)}, got {self.factors!r}")
+        if "sc" not in self.modes:
+            raise ValueError(f"modes: the study measures S-p-sc; got {self.modes!r}")
+        super().validate()
+        return self
+
+
+def quick() -> RecipeStudyConfig:
+    config = RecipeStudyConfig()
+    return dataclasses.replace(config, max_train_people=300, max_test_pairs=100, factors=("baseline", "flips"),
+                               train=dataclasses.replace(config.train, init_epochs=1, epochs=1))
+
+
+register("recipe_study", RecipeStudyConfig)
+register("recipe_study.quick", quick)
