@@ -35,9 +35,11 @@ def _config(dataset, lfw_root, **kw):
 
 
 def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_path):
+    """One run with every optional step: planted noise, the in-memory student input, UCCS and SCface (the streamed
+    input end to end: tests/experiments/test_lfw_lowres.py)."""
     uccs_csv = write_synthetic_uccs(tmp_path / "uccs", num_subjects=185, max_faces=5, seed=0)
-    config = _config(dummy_build, lfw_root, uccs_csv=str(uccs_csv), scface_dir=str(SCFACE_DUMMY),
-                     scface_student="S-16-sc")
+    config = _config(dummy_build, lfw_root, student_input="memory", label_noise=0.25, unusable_noise=0.25,
+                     uccs_csv=str(uccs_csv), scface_dir=str(SCFACE_DUMMY), scface_student="S-16-sc")
     res = run_paper(config, tmp_path / "run", log=lambda m: None)
     assert res["dataset"]["faces"] == 12 and res["split"]["train_images"] == 12
     assert set(res["reports"]) == {"T", "T-16-up", "S-16-c", "S-16-sc"}
@@ -50,24 +52,14 @@ def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_p
     for f in ("results.json", "table.txt", "fig7_lfw_auc.png", "lambda_sweep.png", "lfw_view2/scores.npz"):
         assert (tmp_path / "run" / f).is_file(), f
     stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
-    assert stage["train_data"]["kind"] == "tfds" and stage["train_images"] == 24  # 12 faces x 2 perturbations
+    # 12 faces x 2 perturbations, rendered once in memory
+    assert stage["train_data"] == {"kind": "arrays", "crops": 24, "resolution": 16} and stage["train_images"] == 24
     assert "cross" in res["reports"]["S-16-sc"]  # the View-2 evaluation found the saved target mean
     fit = res["regression_fit"]["16"]  # 12 training faces: 8 to fit the ceiling's affine map, 4 to score
     assert (fit["num_fit"], fit["num_eval"]) == (8, 4) and set(fit["students"]) == {"S-16-c", "S-16-sc"}
     assert all(np.isfinite(v) and v <= 1 for v in [fit["ceiling"], *fit["students"].values()])
     assert json.loads((tmp_path / "run" / "regression_fit.json").read_text())["fits"]["16"] == fit
-    # UCCS (Section IV-D) and SCface (Section IV-E) with the named student, as their own experiments run them.
-    sc = str(tmp_path / "run" / "students" / "S-16-sc" / "student.keras")
-    assert res["uccs"]["student"] == sc and res["uccs"]["num_subjects"] == 180
-    assert res["uccs"] == json.loads((tmp_path / "run" / "uccs" / "results.json").read_text())
-    assert res["scface"]["gallery"] == 80 and res["scface"]["resolution"] == 16
-    table = (tmp_path / "run" / "table.txt").read_text()
-    assert uccs.format_result(res["uccs"]) in table and scface.format_table(res["scface"]) in table
-
-
-def test_planted_noise_runs_before_everything_and_is_scored(dummy_build, lfw_root, tmp_path):
-    config = _config(dummy_build, lfw_root, student_input="memory", label_noise=0.25, unusable_noise=0.25)
-    res = run_paper(config, tmp_path / "run", log=lambda m: None)
+    # Planted noise (issue 14): drawn before anything else, its ground truth and Eq. 3's score on it recorded.
     noise = json.loads((tmp_path / "run" / "noise.json").read_text())
     planted = noise["planted"]
     assert (planted["eligible_faces"], planted["wrong_label"], planted["unusable"]) == (12, 3, 3)
@@ -77,8 +69,13 @@ def test_planted_noise_runs_before_everything_and_is_scored(dummy_build, lfw_roo
     assert all(a != b for a, b in zip(planted["wrong_label_new_labels"], planted["wrong_label_true_labels"]))
     assert not set(planted["wrong_label_rows"]) & set(planted["unusable_rows"])
     assert np.load(tmp_path / "run" / "teacher_features_unusable.npy").shape == (3, 128)
-    stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
-    assert stage["train_data"] == {"kind": "arrays", "crops": 24, "resolution": 16}  # rendered once, in memory
+    # UCCS (Section IV-D) and SCface (Section IV-E) with the named student, as their own experiments run them.
+    sc = str(tmp_path / "run" / "students" / "S-16-sc" / "student.keras")
+    assert res["uccs"]["student"] == sc and res["uccs"]["num_subjects"] == 180
+    assert res["uccs"] == json.loads((tmp_path / "run" / "uccs" / "results.json").read_text())
+    assert res["scface"]["gallery"] == 80 and res["scface"]["resolution"] == 16
+    table = (tmp_path / "run" / "table.txt").read_text()
+    assert uccs.format_result(res["uccs"]) in table and scface.format_table(res["scface"]) in table
 
 
 def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
