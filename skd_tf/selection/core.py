@@ -19,6 +19,7 @@ import dataclasses
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 from typing import Sequence
 
@@ -114,6 +115,14 @@ def _solve_range(args):
     return out
 
 
+def _fork_is_safe() -> bool:
+    """Whether this process may fork its worker processes: not once TensorFlow is loaded. Forking a process whose
+    runtime threads (TensorFlow's thread pools, in a pipeline that selects after extracting features) hold locks at
+    that instant copies those locks held, and the children can wait on them forever (seen in the noise study: the
+    two workers of one lambda idle on a futex for 10 minutes). There the classes are solved in this process."""
+    return "tensorflow" not in sys.modules
+
+
 def _default_workers(workers):
     if workers is None:
         return max(1, min(os.cpu_count() or 1, 8))
@@ -136,7 +145,7 @@ def _solve_all(terms: SelectionTerms, lam: float, backend: str, workers: int,
              for s in splits if s.size]
     _WORK["terms"] = terms
     try:
-        if len(tasks) == 1 or workers == 1:
+        if len(tasks) == 1 or workers == 1 or not _fork_is_safe():
             results = [_solve_range(t) for t in tasks]
         else:
             ctx = mp.get_context("fork")
