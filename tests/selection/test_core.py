@@ -1,6 +1,12 @@
 """skd_tf.selection.core, through the package's entry points: the selected energy equals the brute-force minimum
 on every backend, kept sets nest as lam rises, the similarity-vs-distance reading on planted outliers, lambda for a
 keep fraction, defined results for small classes, input order / dtypes / .npy paths, workers, and bad input."""
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -171,16 +177,51 @@ def test_input_order_dtypes_and_npy_path(tmp_path):
     assert np.array_equal(rpath.alpha, r32.alpha) and rpath.energy == pytest.approx(r32.energy, rel=1e-12)
 
 
+_PARALLEL_CASE = """
+import numpy as np
+from skd_tf.selection import core
+from skd_tf.selection.terms import compute_terms
+rng = np.random.default_rng(8)
+C, K = 60, 60  # above the cost at which the classes are split over workers
+centers = rng.normal(size=(C, 16))
+labels = np.repeat(np.arange(C), K)
+f = np.abs(centers[labels] + rng.normal(size=(C * K, 16)))
+terms = compute_terms(f, labels)
+"""
+
+
 def test_parallel_workers_agree():
-    rng = np.random.default_rng(8)
-    C, K = 60, 40
-    centers = rng.normal(size=(C, 16))
-    labels = np.repeat(np.arange(C), K)
-    f = np.abs(centers[labels] + rng.normal(size=(C * K, 16)))
-    terms = compute_terms(f, labels)
-    r1 = select_informative(f, labels, -8.0, workers=1, terms=terms)
-    r2 = select_informative(f, labels, -8.0, workers=2, terms=terms)
-    assert np.array_equal(r1.alpha, r2.alpha)
+    """In a process without TensorFlow (a fresh interpreter), workers=2 forks its pool and finds the same alpha."""
+    script = _PARALLEL_CASE + """
+forks = []
+get_context = core.mp.get_context
+core.mp.get_context = lambda method: forks.append(method) or get_context(method)
+r1 = core.select_informative(f, labels, -8.0, workers=1, terms=terms)
+r2 = core.select_informative(f, labels, -8.0, workers=2, terms=terms)
+assert forks == ["fork"], forks
+assert np.array_equal(r1.alpha, r2.alpha)
+print("ok")
+"""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_no_fork_once_tensorflow_is_loaded(monkeypatch):
+    """With TensorFlow's threads in the process, forked workers can deadlock: the classes are solved in-process."""
+    namespace = {}
+    exec(_PARALLEL_CASE, namespace)
+    core, f, labels, terms = (namespace[k] for k in ("core", "f", "labels", "terms"))
+    monkeypatch.setitem(sys.modules, "tensorflow", types.ModuleType("tensorflow"))
+
+    def no_fork(method):
+        raise AssertionError(f"a {method} pool was started with TensorFlow loaded")
+
+    monkeypatch.setattr(core.mp, "get_context", no_fork)
+    r1 = core.select_informative(f, labels, -8.0, workers=1, terms=terms)
+    r2 = core.select_informative(f, labels, -8.0, workers=2, terms=terms)
+    assert np.array_equal(r1.alpha, r2.alpha) and r2.alpha.sum() > 0
 
 
 # ---- bad input ------------------------------------------------------------------------------------------------------
