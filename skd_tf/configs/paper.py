@@ -23,7 +23,8 @@ from skd_tf.utils.checks import check_bool, check_choice, check_file, check_int,
 STUDENT_INPUTS = ("stream", "memory")
 #: Settings added after runs were recorded: a recorded run without them resumes when they have these values.
 ADDED_DEFAULTS = {"student_input": "stream", "label_noise": 0.0, "unusable_noise": 0.0, "teacher_cache": None,
-                  "uccs_csv": None, "uccs_student": "S-16-sc", "scface_dir": None, "scface_student": "S-64-sc"}
+                  "uccs_csv": None, "uccs_student": "S-16-sc", "scface_dir": None, "scface_student": "S-64-sc",
+                  "train.flip": False, "train.student_arch": "paper"}
 
 
 @dataclasses.dataclass

@@ -152,6 +152,17 @@ def _to_builtin(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+def _flatten(settings: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level of dotted keys: {"train": {"flip": False}} -> {"train.flip": False}."""
+    flat = {}
+    for k, v in settings.items():
+        if isinstance(v, dict) and v:
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
 def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, write: bool = True,
                    hint: str = "use another output folder", ignore: tuple[str, ...] | list[str] = (),
                    defaults: Mapping[str, Any] | None = None) -> None:
@@ -162,11 +173,12 @@ def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, writ
 
     `ignore`: keys not compared (settings that do not change what the folder holds, e.g. verbosity). `defaults`: a
     key missing from the record (written before that setting existed) matches when the requested value equals
-    `defaults[key]`.
+    `defaults[key]`. Nested settings are compared key by key under dotted names ("train.flip"), in `ignore`,
+    `defaults` and the error alike.
     """
     path = Path(path)
-    settings = to_json_value(dict(settings))
-    defaults = to_json_value(dict(defaults or {}))
+    record = to_json_value(dict(settings))
+    settings, defaults = _flatten(record), _flatten(to_json_value(dict(defaults or {})))
     if path.is_file():
         try:
             old = json.loads(path.read_text())
@@ -174,9 +186,10 @@ def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, writ
             raise ValueError(f"{path}: the recorded settings are not valid JSON ({e}); {hint}") from None
         if not isinstance(old, dict):
             raise ValueError(f"{path}: expected a JSON object of recorded settings, got {type(old).__name__}; {hint}")
+        old = _flatten(old)
         diff = {}
         for k in sorted(set(old) | set(settings)):
-            if k in ignore:
+            if any(k == i or k.startswith(f"{i}.") for i in ignore):
                 continue
             recorded = old[k] if k in old else defaults.get(k)
             if recorded != settings.get(k):
@@ -184,7 +197,7 @@ def check_settings(path: str | os.PathLike, settings: Mapping[str, Any], *, writ
         if diff:
             raise ValueError(f"{path}: this folder was made with other settings {diff} (recorded, requested); {hint}")
     elif write:
-        write_json(path, settings)
+        write_json(path, record)
 
 
 # ---------------------------------------------------------------------------------------------------- reading arrays

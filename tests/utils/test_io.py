@@ -42,6 +42,25 @@ def test_check_settings_records_then_refuses_other_settings(tmp_path):
     assert not (tmp_path / "other.json").exists()
 
 
+def test_check_settings_compares_nested_settings_key_by_key_with_dotted_defaults(tmp_path):
+    import json
+
+    import pytest
+
+    from skd_tf.utils.io import check_settings
+
+    path = tmp_path / "settings.json"
+    check_settings(path, {"lam": -1, "train": {"epochs": 6, "seed": 0}})  # recorded before train.flip existed
+    assert json.loads(path.read_text()) == {"lam": -1, "train": {"epochs": 6, "seed": 0}}  # written nested
+    check_settings(path, {"lam": -1, "train": {"epochs": 6, "seed": 0, "flip": False}}, defaults={"train.flip": False})
+    with pytest.raises(ValueError, match=r"other settings \{'train.flip': \(None, True\)\}"):
+        check_settings(path, {"lam": -1, "train": {"epochs": 6, "seed": 0, "flip": True}},
+                       defaults={"train.flip": False})
+    with pytest.raises(ValueError, match=r"other settings \{'train.epochs': \(6, 8\)\}"):
+        check_settings(path, {"lam": -1, "train": {"epochs": 8, "seed": 0}})
+    check_settings(path, {"lam": -1, "train": {"epochs": 8, "seed": 0}}, ignore=("train",))
+
+
 @pytest.fixture
 def umask():
     """Sets the process umask for one test (restored afterwards)."""
