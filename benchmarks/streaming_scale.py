@@ -11,8 +11,14 @@ fresh process so that its peak RSS (`ru_maxrss`) is its own:
   (`skd_tf.data.sources`: decoding, landmark jitter, alignment and area downsampling inside tf.data, K = --perturbations
   per face) of the N and of the 4N build, and from the in-memory path (`StudentData.build` over a pre-degraded `.npz` of
   all N*K / 4N*K crops, the path `experiments/train_student.py` takes for `.npz` data);
-- `throughput`: at 16 and 32 px, the same model trains alternately from the stream and from the in-memory crops of
-  the N build in one process (--repeats pairs), and each pair's images/s ratio is recorded; the median is reported.
+- `throughput`: at 16 and 32 px, the same model trains in turn from the stream, from the stream's crop cache and
+  from the in-memory crops of the N build in one process (--repeats rounds), and each round's images/s ratios
+  against the in-memory path are recorded; the medians are reported.
+
+Three inputs: `stream` degrades every crop in tf.data each epoch (`skd_tf.data.sources.DegradedFaces`); `disk` is the
+same stream with a crop cache (fixed sampling: each face's K crops rendered once into files, streamed from disk in
+every later epoch, the same batches; the one-time render is timed separately, in its own process, and reported);
+`memory` is the in-memory path. All three must stay flat (stream, disk) or not (memory) in N, so `rss` measures each.
 
 The table also states what the in-memory path would hold at the paper's scale (367,888 UMDFaces faces x 16
 perturbations, Section IV-A). Absolute times on a shared machine are noisy; the ratios are paired in the same run.
@@ -34,11 +40,13 @@ from absl import app, flags  # noqa: E402
 FLAGS = flags.FLAGS
 PAPER_FACES, PAPER_PERTURBATIONS = 367_888, 16  # Section IV-A
 FEATURE_DIM, PER_IDENTITY = 128, 20
+SOURCES = ("stream", "disk", "memory")
 
 
 def define_flags() -> None:
     flags.DEFINE_string("out", None, "JSON output path")
-    flags.DEFINE_string("work_dir", "runs/bench/streaming", "cache of the synthetic face builds and crop sets")
+    flags.DEFINE_string("work_dir", "runs/bench/streaming", "cache of the synthetic face builds, crop sets and crop "
+                        "caches")
     flags.DEFINE_integer("num_faces", 20_000, "N (the second build has 4N faces)")
     flags.DEFINE_integer("perturbations", 4, "crops per face K")
     flags.DEFINE_integer("steps", 60, "training steps per measurement")
@@ -76,7 +84,7 @@ def _build(work: Path, n: int, seed: int) -> str:
     return str(done)
 
 
-def _stream_data(dataset: str, p: int, k: int, seed: int):
+def _stream_data(dataset: str, p: int, k: int, seed: int, crop_cache: str | None = None):
     from skd_tf.data.pipeline import SourceTable, StudentData
     from skd_tf.data.sources import Degradation, TfdsFaces
 
@@ -84,7 +92,14 @@ def _stream_data(dataset: str, p: int, k: int, seed: int):
     rng = np.random.default_rng(seed)
     table = SourceTable(faces.row_ids, faces.labels, rng.normal(size=(len(faces), FEATURE_DIM)).astype(np.float32),
                         rng.random(len(faces)) > 0.2)
-    return StudentData.stream(faces, Degradation(p, k, seed=seed), table)
+    return StudentData.stream(faces, Degradation(p, k, seed=seed), table, crop_cache=crop_cache)
+
+
+def _data(spec: dict, source: str, p: int):
+    """The training data of one input kind (module docstring)."""
+    if source == "memory":
+        return _memory_data(Path(spec["npz"]), spec["seed"])
+    return _stream_data(spec["dataset"], p, spec["k"], spec["seed"], spec["crop_cache"] if source == "disk" else None)
 
 
 def _crop_set(work: Path, dataset: str, n: int, p: int, k: int, seed: int) -> Path:
@@ -159,25 +174,30 @@ def _child(spec: dict) -> dict:
     from skd_tf.data.pipeline import make_dataset
 
     steps, batch, seed = spec["steps"], spec["batch_size"], spec["seed"]
+    if spec["kind"] == "cache":  # the crop cache's one-time render, timed on its own
+        t0 = time.perf_counter()
+        data = _data(spec, "disk", spec["resolution"])
+        make_dataset(data, batch, with_features=False, seed=seed)
+        seconds = time.perf_counter() - t0
+        return {"seconds": seconds, "crops": len(data), "crops_per_s": len(data) / seconds}
     if spec["kind"] == "rss":
-        data = _stream_data(spec["dataset"], 32, spec["k"], seed) if spec["source"] == "stream" else \
-            _memory_data(Path(spec["npz"]), seed)
+        data = _data(spec, spec["source"], 32)
         model = _model(32, data.table.num_classes, seed)
         ds = make_dataset(data, batch, seed=seed, num_epochs=max(1, -(-steps // data.steps_per_epoch(batch))))
         rate = _rate(model, ds, steps, batch)
         return {"peak_rss_mib": _peak_rss_mib(), "images_per_s": rate,
                 "crops_per_epoch": len(data)}
     p = spec["resolution"]
-    data = {"stream": _stream_data(spec["dataset"], p, spec["k"], seed),
-            "memory": _memory_data(Path(spec["npz"]), seed)}
+    data = {source: _data(spec, source, p) for source in SOURCES}
     model = _model(p, data["stream"].table.num_classes, seed)
-    rates = {"stream": [], "memory": []}
-    for r in range(spec["repeats"]):  # interleaved, so background load hits both alike; a new epoch each time
-        for k in ("stream", "memory"):
-            rates[k].append(_rate(model, make_dataset(data[k], batch, seed=seed, first_epoch=r), steps, batch))
-    ratios = sorted(s / m for s, m in zip(rates["stream"], rates["memory"]))
+    rates = {source: [] for source in SOURCES}
+    for r in range(spec["repeats"]):  # interleaved, so background load hits all alike; a new epoch each time
+        for source in SOURCES:
+            rates[source].append(_rate(model, make_dataset(data[source], batch, seed=seed, first_epoch=r), steps,
+                                       batch))
+    ratios = {source: sorted(s / m for s, m in zip(rates[source], rates["memory"])) for source in ("stream", "disk")}
     return {"resolution": p, "images_per_s": rates, "paired_ratios": ratios,
-            "median_ratio": ratios[len(ratios) // 2]}
+            "median_ratio": {source: r[len(r) // 2] for source, r in ratios.items()}}
 
 
 def _run_child(spec: dict) -> dict:
@@ -203,26 +223,35 @@ def main(argv) -> None:
     crops = {(m, 32): _crop_set(work, builds[m], m, 32, k, seed) for m in builds}
     crops[(n, 16)] = _crop_set(work, builds[n], n, 16, k, seed)
     setup_s = time.time() - t0
-    common = {"steps": FLAGS.steps, "batch_size": FLAGS.batch_size, "seed": seed, "k": k}
+    common = {"steps": FLAGS.steps, "batch_size": FLAGS.batch_size, "seed": seed, "k": k,
+              "crop_cache": str(work / "crop_cache")}
+    # The crop cache of every build and resolution measured below, rendered once (a no-op when already there).
+    cache = {(m, p): _run_child({**common, "kind": "cache", "resolution": p, "dataset": builds[m]})
+             for m, p in crops}
     rss = {}
     for m in builds:
-        for source in ("stream", "memory"):
+        for source in SOURCES:
             rss[(source, m)] = _run_child({**common, "kind": "rss", "source": source, "dataset": builds[m],
                                            "npz": str(crops[(m, 32)])})
     throughput = [_run_child({**common, "kind": "throughput", "resolution": p, "dataset": builds[n],
                               "npz": str(crops[(n, p)]), "repeats": FLAGS.repeats}) for p in (16, 32)]
     print(f"\nS-32-sc, {FLAGS.steps} steps of {FLAGS.batch_size}, K = {k}: peak RSS (MiB)")
-    print(f"{'faces':>8} {'crops':>9} {'stream':>9} {'in-memory':>10}")
+    print(f"{'faces':>8} {'crops':>9} {'stream':>9} {'disk':>9} {'in-memory':>10}")
     for m in builds:
-        print(f"{m:>8} {rss[('stream', m)]['crops_per_epoch']:>9} {rss[('stream', m)]['peak_rss_mib']:>9.0f} "
-              f"{rss[('memory', m)]['peak_rss_mib']:>10.0f}")
-    growth = {s: rss[(s, 4 * n)]["peak_rss_mib"] / rss[(s, n)]["peak_rss_mib"] for s in ("stream", "memory")}
-    print(f"4N / N peak RSS: stream {growth['stream']:.3f}, in-memory {growth['memory']:.3f}")
-    print("\nthroughput (images/s), stream vs in-memory crops of the N build, paired in one process")
-    print(f"{'p':>4} {'stream':>9} {'in-memory':>10} {'median paired ratio':>20}")
+        print(f"{m:>8} {rss[('stream', m)]['crops_per_epoch']:>9} " +
+              " ".join(f"{rss[(s, m)]['peak_rss_mib']:>{10 if s == 'memory' else 9}.0f}" for s in SOURCES))
+    growth = {s: rss[(s, 4 * n)]["peak_rss_mib"] / rss[(s, n)]["peak_rss_mib"] for s in SOURCES}
+    print("4N / N peak RSS: " + ", ".join(f"{s} {g:.3f}" for s, g in growth.items()))
+    print("\nthroughput (images/s) on the N build, the three inputs in turn in one process; ratios to in-memory")
+    print(f"{'p':>4} {'stream':>9} {'disk':>9} {'in-memory':>10} {'stream/mem':>11} {'disk/mem':>9}   per-round ratios")
     for r in throughput:
-        print(f"{r['resolution']:>4} {np.median(r['images_per_s']['stream']):>9.0f} "
-              f"{np.median(r['images_per_s']['memory']):>10.0f} {r['median_ratio']:>20.3f}")
+        rates = {s: np.median(r["images_per_s"][s]) for s in SOURCES}
+        rounds = "; ".join(f"{s} " + ", ".join(f"{x:.3f}" for x in r["paired_ratios"][s]) for s in ("stream", "disk"))
+        print(f"{r['resolution']:>4} {rates['stream']:>9.0f} {rates['disk']:>9.0f} {rates['memory']:>10.0f} "
+              f"{r['median_ratio']['stream']:>11.3f} {r['median_ratio']['disk']:>9.3f}   {rounds}")
+    print("\ncrop cache, one-time render (own process): " + ", ".join(
+        f"{m} faces at {p} px: {c['crops']} crops in {c['seconds']:.0f} s ({c['crops_per_s']:.0f}/s)"
+        for (m, p), c in cache.items()))
     paper = {p: PAPER_FACES * PAPER_PERTURBATIONS * p * p * 3 for p in (16, 32, 64, 96)}
     print("\nin-memory crops at the paper's scale (367,888 faces x 16 perturbations, uint8): " +
           ", ".join(f"{p} px {b / 1e9:.1f} GB" for p, b in paper.items()))
@@ -231,7 +260,9 @@ def main(argv) -> None:
             "num_faces": [n, 4 * n], "perturbations": k, "steps": FLAGS.steps, "batch_size": FLAGS.batch_size,
             "cpu_count": os.cpu_count(), "setup_seconds": setup_s,
             "rss": [{"source": s, "faces": m, **v} for (s, m), v in rss.items()], "rss_growth_4n_over_n": growth,
-            "throughput": throughput, "paper_scale_in_memory_bytes": {str(p): b for p, b in paper.items()}})
+            "throughput": throughput,
+            "crop_cache_render": [{"faces": m, "resolution": p, **c} for (m, p), c in cache.items()],
+            "paper_scale_in_memory_bytes": {str(p): b for p, b in paper.items()}})
 
 if __name__ == "__main__":
     define_flags()

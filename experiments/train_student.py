@@ -46,6 +46,8 @@ def define_flags() -> None:
     define("jitter", "float", "TFDS sources: landmark jitter in inter-ocular distances")
     define("input_shards", "int", "TFDS sources: parts of the data each global batch draws from equally; a multiple "
            "of the number of workers (each worker reads its own parts)")
+    define("crop_cache", "string", "TFDS sources, fixed sampling: render each face's crops once into this folder and "
+           "stream them from it every epoch (the same batches, at about the in-memory rate; N x K crops on disk)")
     define("teacher_features", "string", "teacher feature cache directory or .npz (features, row_ids)")
     define("selection", "string", "alpha.npy / its folder / .npz (alpha, row_ids); needed for s and sc")
     define("init_checkpoint", "string", "student .weights.h5 to fine-tune from (skips stage 1)")

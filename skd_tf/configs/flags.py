@@ -86,7 +86,9 @@ def define_paper_flags() -> None:
                     "fresh: one new crop per face per epoch", choices=("fixed", "fresh"))
     define_override("jitter", "float", "landmark jitter, in inter-ocular distances")
     define_override("student_input", "enum", "stream: degrade the chips in tf.data every epoch (memory flat in the "
-                    "number of faces); memory: render the fixed crops once (small data)", choices=("stream", "memory"))
+                    "number of faces); disk: render the fixed crops once into out_dir/crops and stream them from "
+                    "there (the same batches); memory: render them once into memory (small data)",
+                    choices=("stream", "disk", "memory"))
     define_override("label_noise", "float", "plant wrong labels on this fraction of the training faces of people "
                     "with >= 2 images (skd_tf.data.noise)")
     define_override("unusable_noise", "float", "plant unusable (blurred, occluded) faces on this fraction "

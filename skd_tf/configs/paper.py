@@ -20,7 +20,7 @@ from skd_tf.selection.core import check_lam
 from skd_tf.training import MODES, TrainConfig
 from skd_tf.utils.checks import check_bool, check_choice, check_file, check_int, check_nested
 
-STUDENT_INPUTS = ("stream", "memory")
+STUDENT_INPUTS = ("stream", "disk", "memory")
 #: Settings added after runs were recorded: a recorded run without them resumes when they have these values.
 ADDED_DEFAULTS = {"student_input": "stream", "label_noise": 0.0, "unusable_noise": 0.0, "teacher_cache": None,
                   "uccs_csv": None, "uccs_student": "S-16-sc", "scface_dir": None, "scface_student": "S-64-sc",
@@ -37,9 +37,11 @@ class PaperConfig:
     UCCS identification (Section IV-D; the paper's S-16-sc) and `scface_student` on SCface retrieval (Section IV-E;
     the paper's S-64-sc) with those experiments' default protocols (`skd_tf.configs.uccs`, `skd_tf.configs.scface`).
 
-    `student_input`: "stream" degrades the chips inside tf.data every epoch (memory flat in N); "memory" renders each
-    training face's fixed K crops once into memory (`skd_tf.data.chips.render_crops`: for data that fits, where the
-    small student trains faster than the crops render). `label_noise` / `unusable_noise`: fractions of the training
+    `student_input`: "stream" degrades the chips inside tf.data every epoch (memory flat in N); "disk" (fixed
+    sampling) renders each training face's K crops once per resolution into `out_dir/crops` and streams them from
+    there in every stage and mode (the same batches as "stream", memory still flat, N x K crops on disk:
+    `skd_tf.data.sources`' crop cache); "memory" renders them once into memory (`skd_tf.data.chips.render_crops`: for
+    data that fits). `label_noise` / `unusable_noise`: fractions of the training
     faces of people with >= 2 images planted as wrong labels / unusable faces before anything else runs
     (`skd_tf.data.noise`; the noise study of issue 14)."""
     dataset: str = "face_folder/aligned_150"
@@ -80,9 +82,9 @@ class PaperConfig:
         check_modes(self.modes)
         check_choice("sampling", self.sampling, SAMPLINGS)
         check_choice("student_input", self.student_input, STUDENT_INPUTS)
-        if self.student_input == "memory" and self.sampling != "fixed":
-            raise ValueError(f"student_input 'memory' renders one fixed set of crops; sampling {self.sampling!r} "
-                             f"draws new ones every epoch (use student_input 'stream')")
+        if self.student_input in ("disk", "memory") and self.sampling != "fixed":
+            raise ValueError(f"student_input {self.student_input!r} renders one fixed set of crops; sampling "
+                             f"{self.sampling!r} draws new ones every epoch (use student_input 'stream')")
         for name in ("label_noise", "unusable_noise"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

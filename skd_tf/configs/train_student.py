@@ -29,6 +29,7 @@ class TrainStudentConfig:
     sampling: str = "fixed"              # TFDS sources: the same perturbations every epoch (the paper) | fresh
     jitter: float = 0.05                 # TFDS sources: landmark jitter in inter-ocular distances
     input_shards: int = 1                # TFDS sources: parts each global batch draws from equally (x workers)
+    crop_cache: str | None = None        # TFDS sources, fixed sampling: render the crops once into this folder
     teacher_features: str | None = None  # teacher feature cache directory or .npz (features, row_ids)
     selection: str | None = None         # alpha.npy of experiments.select / its folder / .npz (alpha, row_ids)
     init_checkpoint: str | None = None   # student .weights.h5 to fine-tune from (skips stage 1)
@@ -44,6 +45,9 @@ class TrainStudentConfig:
         check_choice("sampling", self.sampling, SAMPLINGS)
         check_float("jitter", self.jitter)
         check_int("input_shards", self.input_shards, 1)
+        if self.crop_cache and self.sampling != "fixed":
+            raise ValueError(f"crop_cache: only sampling 'fixed' renders the same crops every epoch, got sampling "
+                             f"{self.sampling!r}")
         mode = self.train.supervision
         if require_inputs:
             if not self.train_data:

@@ -221,12 +221,14 @@ class StudentData:
 
     @classmethod
     def stream(cls, faces: TfdsFaces, degradation: Degradation, table: SourceTable | None = None, *,
-               features=None, feature_row_ids=None, alpha=None, alpha_row_ids=None) -> "StudentData":
+               features=None, feature_row_ids=None, alpha=None, alpha_row_ids=None,
+               crop_cache=None) -> "StudentData":
         """High-resolution `faces` degraded on the fly. The table defaults to every face of the split with its TFDS
-        label, joined with `features` / `alpha` by row id (as `SourceTable.join`)."""
+        label, joined with `features` / `alpha` by row id (as `SourceTable.join`). `crop_cache`: a folder where fixed
+        crops are rendered once and streamed from afterwards (`DegradedFaces`)."""
         if table is None:
             table = SourceTable.join(faces.row_ids, faces.labels, features, feature_row_ids, alpha, alpha_row_ids)
-        return cls(DegradedFaces(faces, degradation), table)
+        return cls(DegradedFaces(faces, degradation, crop_cache=crop_cache), table)
 
     @property
     def resolution(self) -> int:

@@ -15,10 +15,12 @@
    `skd_tf.models.teachers.compact`), lambda by the stated rule (`skd_tf.selection.rule`).
 4. Students (`skd_tf.grid.train_grid`): stage 1 once per resolution, then every mode; the low-resolution faces are
    made on the fly from the chips (`Degradation`: `perturbations` landmark jitters per face, the paper's fixed set,
-   or a fresh one per epoch), so memory does not grow with the dataset; `student_input="memory"` renders the fixed
-   crops once instead (`skd_tf.data.chips.render_crops`, the same pixels). Regression targets: the (centred) teacher
-   features, L2-normalised to `feature_scale` (0: sqrt(D)) when `feature_norm="l2"`; their centring vector is saved
-   as `target_mean.npy`, which `skd_tf.evaluation.lfw_view2` uses for the cross-resolution score.
+   or a fresh one per epoch), so memory does not grow with the dataset; `student_input="disk"` renders the fixed
+   crops once into `out_dir/crops` and streams them from there in every stage and mode (the same batches), and
+   `"memory"` renders them once into memory (`skd_tf.data.chips.render_crops`, the same pixels). Regression
+   targets: the (centred) teacher features, L2-normalised to `feature_scale` (0: sqrt(D)) when `feature_norm="l2"`;
+   their centring vector is saved as `target_mean.npy`, which `skd_tf.evaluation.lfw_view2` uses for the
+   cross-resolution score.
 5. LFW View 2 (`skd_tf.evaluation.lfw_view2.evaluate_view2`): T, T-p-up and every student (identity, mimic, both,
    cross) on `eval_folds`, the paper's orderings as paired-bootstrap AUC differences, the Fig. 7 bars beside the
    paper's values.
@@ -197,7 +199,8 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
         train_sets = {p: StudentData(render_crops(chips, d), table) for p, d in degradations.items()}
         del chips
     else:
-        train_sets = {p: StudentData.stream(faces, d, table) for p, d in degradations.items()}
+        cache = out_dir / "crops" if config.student_input == "disk" else None
+        train_sets = {p: StudentData.stream(faces, d, table, crop_cache=cache) for p, d in degradations.items()}
     train = dataclasses.replace(config.train, feature_scale=config.train.feature_scale or math.sqrt(targets.shape[1]))
     students = grid.train_grid(train, train_sets, out_dir / "students", modes=config.modes, log=log)
     timings["students"] = time.time() - t0

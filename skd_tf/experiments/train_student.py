@@ -27,7 +27,7 @@ from skd_tf.training.runner import check_run
 from skd_tf.utils.io import check_settings, write_json
 
 #: Settings that do not change what the folder holds: a resumed run may change them.
-UNRECORDED = ("verbose", "tensorboard", "strategy")
+UNRECORDED = ("verbose", "tensorboard", "strategy", "crop_cache")  # none of them changes a batch or a weight
 
 
 def settings_record(config: TrainStudentConfig, model_dir: str | os.PathLike) -> dict[str, Any]:
@@ -53,9 +53,11 @@ def run(config: TrainStudentConfig, model_dir: str | os.PathLike) -> dict[str, A
     degradation = Degradation(train.resolution, config.perturbations, config.sampling, config.jitter,
                               seed=train.seed)
     kwargs = {"degradation": degradation, "data_dir": config.data_dir, "input_shards": config.input_shards}
-    train_data = load_student_data(config.train_data, config.teacher_features, config.selection, **kwargs)
-    val_data = load_student_data(config.val_data, config.teacher_features, config.selection, **kwargs) \
-        if config.val_data else None
+    cache = Path(config.crop_cache) if config.crop_cache else None
+    train_data = load_student_data(config.train_data, config.teacher_features, config.selection, **kwargs,
+                                   crop_cache=cache and cache / "train")
+    val_data = load_student_data(config.val_data, config.teacher_features, config.selection, **kwargs,
+                                 crop_cache=cache and cache / "val") if config.val_data else None
     for name, data in (("train_data", train_data), ("val_data", val_data)):
         if data is not None and data.resolution != train.resolution:
             raise ValueError(f"{name}={getattr(config, name)}: expected {train.resolution}x{train.resolution} faces "

@@ -83,9 +83,10 @@ def is_tfds_source(path: str | os.PathLike) -> bool:
 def load_student_data(path: str | os.PathLike, teacher_features: str | os.PathLike | None = None,
                       selection: str | os.PathLike | None = None, *, degradation: Degradation | None = None,
                       data_dir: str | None = None, id_key: str | None = "auto",
-                      input_shards: int = 1) -> StudentData:
+                      input_shards: int = 1, crop_cache: str | os.PathLike | None = None) -> StudentData:
     """Reads the training faces (a TFDS source, streamed with `degradation`, or a student `.npz`; see the module
-    docstring) and joins them by row id with the teacher features and the selection."""
+    docstring) and joins them by row id with the teacher features and the selection. `crop_cache`: TFDS sources with
+    fixed sampling render their crops once into this folder (`skd_tf.data.sources.DegradedFaces`)."""
     feats = frows = alpha = arows = None
     if teacher_features is not None:
         feats, frows = load_teacher_features(teacher_features)
@@ -104,7 +105,7 @@ def load_student_data(path: str | os.PathLike, teacher_features: str | os.PathLi
         faces = TfdsFaces(name, data_dir=data_dir, id_key=id_key, input_shards=input_shards)
         table = SourceTable.join(faces.row_ids, faces.labels, feats, frows, alpha, arows, sources=sources)
         try:
-            return StudentData.stream(faces, degradation, table)
+            return StudentData.stream(faces, degradation, table, crop_cache=crop_cache)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
     path = Path(path)

@@ -19,7 +19,8 @@ def test_bad_modes_and_keep_fraction_are_refused_by_the_config(kwargs, pattern):
 
 
 @pytest.mark.parametrize("kwargs,pattern", [
-    (dict(student_input="disk"), r"^student_input: expected one of"),
+    (dict(student_input="cache"), r"^student_input: expected one of"),
+    (dict(student_input="disk", sampling="fresh"), r"student_input 'disk' renders one fixed set of crops"),
     (dict(student_input="memory", sampling="fresh"), r"student_input 'memory' renders one fixed set of crops"),
     (dict(label_noise=1.0), r"^label_noise: expected a fraction in \[0, 1\), got 1.0$"),
     (dict(label_noise=0.6, unusable_noise=0.5, student_input="memory"), r"^label_noise \+ unusable_noise"),

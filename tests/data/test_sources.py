@@ -131,3 +131,35 @@ def test_bad_sources_are_named(built):
     data = StudentData.stream(_faces(built, input_shards=3), Degradation(16, num_perturbations=1))
     with pytest.raises(ValueError, match="multiple of input_shards"):
         data.steps_per_epoch(8)
+
+
+def test_crop_cache_gives_the_uncached_batches_and_renders_once(built, tmp_path, monkeypatch):
+    """Fixed sampling with a crop cache: every epoch's batches (images and rows, in order) equal the uncached stream's,
+    over two input shards and a table that drops faces; the crops are rendered once, then read from the files."""
+    keep = np.array([0, 1, 2, 4, 5, 7, 8, 9, 10, 11])
+    faces = _faces(built, input_shards=2)
+    table = SourceTable(keep, faces.labels[keep])
+    deg = Degradation(16, num_perturbations=3, seed=4)
+    plain = StudentData.stream(faces, deg, table)
+    cached = StudentData.stream(faces, deg, table, crop_cache=tmp_path / "crops")
+    for epoch in (0, 2):
+        want = _epoch_crops(plain, 6, epoch=epoch, seed=3)
+        got = _epoch_crops(cached, 6, epoch=epoch, seed=3)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    files = sorted((tmp_path / "crops").iterdir())
+    assert len(files) == 2 and all(f.suffix == ".bin" for f in files)  # one per input shard, no temporary left
+    assert sum(f.stat().st_size for f in files) == len(keep) * (8 + 3 * 16 * 16 * 3)
+
+    def no_render(*args, **kwargs):
+        raise AssertionError("rendered again although the crop cache is complete")
+    monkeypatch.setattr(Degradation, "degrade", no_render)
+    again = _epoch_crops(StudentData.stream(faces, deg, table, crop_cache=tmp_path / "crops"), 6, epoch=2, seed=3)
+    np.testing.assert_array_equal(again[0], want[0])
+    # A damaged file is named, not read.
+    with open(files[0], "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(ValueError, match=f"crop cache {files[0]}.*damaged"):
+        _epoch_crops(StudentData.stream(faces, deg, table, crop_cache=tmp_path / "crops"), 6, epoch=0, seed=3)
+    with pytest.raises(ValueError, match="only fixed sampling"):
+        StudentData.stream(faces, Degradation(16, sampling="fresh"), table, crop_cache=tmp_path / "crops")

@@ -19,7 +19,7 @@ def test_record_is_flat_and_an_old_flags_json_still_matches(tmp_path):
     config = TrainStudentConfig(train_data="t.npz", teacher_features="f.npz", selection="a.npy",
                                 train=dataclasses.replace(TrainStudentConfig().train, resolution=16, epochs=1))
     record = settings_record(config, "runs/x/")
-    assert set(record) == set(OLD_FLAG_KEYS) | {f.name for f in dataclasses.fields(TrainConfig)}
+    assert set(record) == set(OLD_FLAG_KEYS) | {"crop_cache"} | {f.name for f in dataclasses.fields(TrainConfig)}
     assert record["model_dir"] == "runs/x/" and record["resolution"] == 16 and record["train_data"] == "t.npz"
     old = {k: record[k] for k in OLD_FLAG_KEYS}  # a folder of the former CLI records only its flags
     write_json(tmp_path / "flags.json", old)

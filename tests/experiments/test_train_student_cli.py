@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -59,21 +60,35 @@ def test_data_files_join_by_row_id(tmp_path):
         load_student_data(tmp_path / "nope.npz")
 
 
+def _weights(path: Path) -> dict:
+    with h5py.File(path, "r") as f:
+        out = {}
+        f.visititems(lambda name, item: out.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None)
+    return out
+
+
 def test_cli_streams_a_tfds_dataset(tmp_path, umdfaces_dummy_dir):
-    """--train_data=<prepared TFDS folder>: crops are made on the fly (2 perturbations of 12 faces per epoch)."""
+    """--train_data=<prepared TFDS folder>: crops are made on the fly (2 perturbations of 12 faces per epoch); with
+    --crop_cache they are rendered once into files and the run ends with exactly the same weights."""
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "feats.npz", features=rng.normal(size=(12, 8)).astype(np.float32), row_ids=np.arange(12))
     cmd = [sys.executable, "-m", "experiments.train_student", f"--train_data={umdfaces_dummy_dir}", "--resolution=16",
            "--perturbations=2", "--supervision=dc", f"--teacher_features={tmp_path / 'feats.npz'}",
-           f"--model_dir={tmp_path / 'run'}", "--epochs=1", "--init_epochs=1", "--batch_size=8", "--verbose=0",
-           "--notensorboard"]
+           "--epochs=2", "--init_epochs=1", "--batch_size=8", "--verbose=0", "--notensorboard"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    for model_dir, extra in (("run", []), ("cached", [f"--crop_cache={tmp_path / 'crops'}"])):
+        proc = subprocess.run(cmd + [f"--model_dir={tmp_path / model_dir}", *extra], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
     stage = json.loads((tmp_path / "run" / "stage3_dc" / "stage.json").read_text())
     assert stage["train_data"]["kind"] == "tfds" and stage["train_data"]["num_perturbations"] == 2
     assert stage["train_images"] == 24
     assert json.loads((tmp_path / "run" / "flags.json").read_text())["perturbations"] == 2
+    assert [f.name for f in (tmp_path / "crops" / "train").iterdir()][0].startswith("crops-16px-0-12-")
+    plain, cached = (_weights(tmp_path / d / "student.weights.h5") for d in ("run", "cached"))
+    assert plain.keys() == cached.keys() and len(plain) > 10
+    for name in plain:
+        np.testing.assert_array_equal(cached[name], plain[name], err_msg=name)
 
 
 def _cli(tmp_path, *extra, model_dir="run"):
