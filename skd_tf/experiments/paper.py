@@ -28,7 +28,9 @@
    `scface_student` (Section IV-E), by `skd_tf.experiments.uccs` / `scface` in out_dir/uccs, out_dir/scface.
 
 Every step is resumable: rerunning with the same config skips what is done (a config that differs from the one
-recorded in `out_dir/settings.json` is refused before anything is written). Outputs: `results.json`, `table.txt`,
+recorded in `out_dir/settings.json` is refused before anything is written); a finished run (its `results.json`
+written last) returns that file without touching the data (delete it to recompute the evaluation).
+Outputs: `results.json`, `table.txt`,
 `fig7_lfw_auc.png`, `lambda_sweep.png`, `selection.json`, `regression_fit.json` (how well each mimic layer fits
 its targets, against the teacher-on-upscaled-faces ceiling: `skd_tf.experiments.fit_report`), `lfw_view2/` (scores,
 ROC), `students/`.
@@ -140,6 +142,9 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     lfw_root = Path(config.lfw_root) if config.lfw_root else lfw_dir()
     check_settings(out_dir / "settings.json", dataclasses.asdict(config), hint="use another out_dir",
                    defaults=ADDED_DEFAULTS)
+    if (out_dir / "results.json").is_file():
+        log(f"{out_dir}: finished run, its results.json is returned (delete it to recompute)")
+        return json.loads((out_dir / "results.json").read_text())
     t_start, timings = time.time(), {}
     faces = TfdsFaces(config.dataset, split=config.split, data_dir=config.data_dir, id_key=config.id_key,
                       input_shards=config.input_shards)
@@ -239,8 +244,8 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
               "paper_table": table_text, "regression_fit": fits, "noise": noise_report, **transfer,
               "comparisons": comparisons,
               "headline_feature": grid.HEADLINE_FEATURE, "timings_s": timings}
-    write_json(out_dir / "results.json", result)
     write_text(out_dir / "table.txt", "\n\n".join([evaluation.table, table_text, *transfer_text(transfer)]) + "\n")
+    write_json(out_dir / "results.json", result)  # last: its presence marks the run finished
     log(f"done in {timings['total']:.0f} s -> {out_dir / 'results.json'}")
     return result
 

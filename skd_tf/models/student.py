@@ -92,10 +92,12 @@ class StudentArch:
 #: 0.79M budget (excluding the softmax) spent at dlib's D = 128, where the paper's widths use only 150,800: every
 #: width x 2.4 (multiples of 8) and the pooled width K = 128 = D (rank argument above); 797,320 parameters.
 #: "paper_bn_relu": the paper's widths with the BN + ReLU head (the head factor of issue 14's recipe study).
+#: "budget_d128_bn_relu": both (797,576 parameters at D = 128).
 ARCHS = {
     "paper": StudentArch(),
     "budget_d128": StudentArch().scaled(2.4, pooled_width=128),
     "paper_bn_relu": StudentArch(head="bn_relu"),
+    "budget_d128_bn_relu": StudentArch(head="bn_relu").scaled(2.4, pooled_width=128),
 }
 
 

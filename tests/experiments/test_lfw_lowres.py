@@ -47,11 +47,14 @@ def test_lfw_lowres_smoke_run(lfw_root, tmp_path, training_people_build):
     # Every stage streamed its crops from the TFDS build, degraded on the fly.
     stage = json.loads((out / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
     assert stage["train_data"]["kind"] == "tfds" and stage["train_data"]["num_perturbations"] == 1
-    # A rerun with the same flags resumes every finished stage and reproduces the figures exactly.
+    # A rerun with the same flags resumes every finished stage and reproduces the figures exactly (results.json
+    # removed: with it, the finished run would just return it).
+    (out / "results.json").unlink()
     again = _run(lfw_root, out, training_people_build)
     assert again.returncode == 0, again.stderr[-3000:]
     again_res = json.loads((out / "results.json").read_text())
     assert again_res["reports"]["S-16-sc"]["both"]["roc_auc"] == reports["S-16-sc"]["both"]["roc_auc"]
+    assert "finished run" not in again.stdout + again.stderr
     with np.load(out / "lfw_view2" / "scores.npz") as z:
         assert z["is_same"].sum() == 30
     # Other settings in the same folder are refused before anything is written.

@@ -86,6 +86,8 @@ def test_budget_matched_arch_spends_the_papers_budget_at_d128():
     assert abs(n - 790_000) <= 0.03 * 790_000, n
     assert model.get_layer("mimic").kernel.shape == (128, 128)
     assert count_parameters(build_student(16, feature_dim=128, num_classes=50, arch="paper")) == 150_800
+    # The BN + ReLU head adds the BatchNorm's 2 x 128 learned parameters.
+    assert count_parameters(build_student(16, feature_dim=128, num_classes=50, arch="budget_d128_bn_relu")) == n + 256
 
 
 def test_mimic_rank_is_bounded_by_the_pooled_width():
