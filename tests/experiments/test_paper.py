@@ -78,6 +78,22 @@ def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_p
     assert uccs.format_result(res["uccs"]) in table and scface.format_table(res["scface"]) in table
 
 
+def test_disk_input_renders_the_crops_once_and_a_finished_run_returns_its_results(dummy_build, lfw_root, tmp_path):
+    """student_input="disk": every stage and mode of a resolution streams the one crop cache of out_dir/crops; a
+    rerun of the finished run returns its results.json without reading the data."""
+    res = run_paper(_config(dummy_build, lfw_root, student_input="disk"), tmp_path / "run", log=lambda m: None)
+    files = list((tmp_path / "run" / "crops").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("crops-16px-")
+    assert files[0].stat().st_size == 12 * (8 + 2 * 16 * 16 * 3)  # 12 faces x (row id + 2 crops)
+    stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
+    assert stage["train_data"]["kind"] == "tfds" and stage["train_images"] == 24
+    logs = []
+    again = run_paper(_config(dummy_build, lfw_root, student_input="disk"), tmp_path / "run", log=logs.append)
+    assert again == json.loads((tmp_path / "run" / "results.json").read_text())
+    assert again["reports"]["S-16-sc"]["both"]["roc_auc"] == res["reports"]["S-16-sc"]["both"]["roc_auc"]
+    assert any("finished run" in m for m in logs)
+
+
 def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
     students = r"\['S-16-c', 'S-16-sc'\]"
     with pytest.raises(ValueError, match=rf"^scface_student: expected one of the run's students {students}"):
