@@ -12,6 +12,8 @@ import dataclasses
 
 from skd_tf.configs import register
 from skd_tf.configs.lfw_lowres import LfwLowresConfig
+from skd_tf.configs.paper import PaperConfig
+from skd_tf.training import TrainConfig
 
 
 @dataclasses.dataclass
@@ -24,6 +26,7 @@ class NoiseStudyConfig(LfwLowresConfig):
     student_input: str = "memory"
     label_rates: tuple[float, ...] = (0.1, 0.2, 0.4)
     unusable_rates: tuple[float, ...] = (0.2,)
+    train: TrainConfig = dataclasses.field(default_factory=lambda: PaperConfig().train)  # measured with it
 
     def validate(self) -> "NoiseStudyConfig":
         if len(self.test_folds) != 1:

@@ -63,3 +63,23 @@ def test_recipe_study_factors_are_single_valid_changes():
                             (dict(modes=("c",)), "measures S-p-sc"), (dict(test_folds=(1, 2)), "one fold")]:
         with pytest.raises(ValueError, match=pattern):
             RecipeStudyConfig(**kwargs).validate()
+
+
+def test_lfw_lowres_defaults_to_the_study_recipe_with_the_earlier_and_literal_recipes_one_flag_away():
+    from skd_tf.configs import get_config
+    from skd_tf.configs.lfw_lowres import RECIPE
+    from skd_tf.models.student import ARCHS, StudentArch
+
+    before = PaperConfig().train
+    assert (before.student_arch, before.learning_rate, before.finetune_learning_rate, before.flip) == \
+        ("paper", 1e-3, 5e-4, False)  # the paper configuration (D = 4,096 students) keeps Fig. 3 as built
+    default = get_config("lfw_lowres").validate().train
+    assert {k: getattr(default, k) for k in RECIPE} == RECIPE == {
+        "student_arch": "budget_d128_bn_relu", "learning_rate": 2e-3, "finetune_learning_rate": 1e-3, "flip": True}
+    assert ARCHS["budget_d128_bn_relu"] == StudentArch(ARCHS["budget_d128"].widths, "bn_relu")
+    assert get_config("lfw_lowres.before_study").train == before
+    # The studies keep the recipe they were measured with (their finished runs resume).
+    assert get_config("recipe_study").train == before and get_config("noise_study").train == before
+    literal = get_config("lfw_lowres.paper_literal").validate()
+    assert (literal.perturbations, literal.center_targets, literal.train.student_arch, literal.train.optimizer,
+            literal.train.feature_norm) == (16, False, "paper", "sgd", "raw")
