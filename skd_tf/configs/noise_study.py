@@ -26,7 +26,8 @@ class NoiseStudyConfig(LfwLowresConfig):
     student_input: str = "memory"
     label_rates: tuple[float, ...] = (0.1, 0.2, 0.4)
     unusable_rates: tuple[float, ...] = (0.2,)
-    train: TrainConfig = dataclasses.field(default_factory=lambda: PaperConfig().train)  # measured with it
+    perturbations: int = PaperConfig.perturbations  # the recipe it was measured with
+    train: TrainConfig = dataclasses.field(default_factory=lambda: PaperConfig().train)
 
     def validate(self) -> "NoiseStudyConfig":
         if len(self.test_folds) != 1:

@@ -39,7 +39,7 @@ FACTORS: dict[str, dict] = {
     "fresh": {"sampling": "fresh", "student_input": "stream"},
     "k16": {"perturbations": 16, "train.init_epochs": 3, "train.epochs": 2},
     "longer": {"train.init_epochs": 20, "train.epochs": 12},
-    "combined": {f"train.{key}": value for key, value in RECIPE.items()},
+    "combined": RECIPE,
 }
 
 
@@ -52,6 +52,7 @@ class RecipeStudyConfig(LfwLowresConfig):
     student_input: str = "memory"
     factors: tuple[str, ...] = tuple(FACTORS)
     # The baseline is the recipe before the study (PaperConfig's), whatever lfw_lowres's defaults are now.
+    perturbations: int = PaperConfig.perturbations
     train: TrainConfig = dataclasses.field(default_factory=lambda: PaperConfig().train)
 
     def validate(self) -> "RecipeStudyConfig":

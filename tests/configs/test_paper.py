@@ -73,13 +73,17 @@ def test_lfw_lowres_defaults_to_the_study_recipe_with_the_earlier_and_literal_re
     before = PaperConfig().train
     assert (before.student_arch, before.learning_rate, before.finetune_learning_rate, before.flip) == \
         ("paper", 1e-3, 5e-4, False)  # the paper configuration (D = 4,096 students) keeps Fig. 3 as built
-    default = get_config("lfw_lowres").validate().train
-    assert {k: getattr(default, k) for k in RECIPE} == RECIPE == {
-        "student_arch": "budget_d128_bn_relu", "learning_rate": 2e-3, "finetune_learning_rate": 1e-3, "flip": True}
+    default = get_config("lfw_lowres").validate()
+    assert RECIPE == {"perturbations": 16, "train.student_arch": "budget_d128_bn_relu", "train.learning_rate": 2e-3,
+                      "train.finetune_learning_rate": 1e-3, "train.flip": True, "train.init_epochs": 3,
+                      "train.epochs": 2}
+    assert default.perturbations == 16 and all(getattr(default.train, k[len("train."):]) == v
+                                               for k, v in RECIPE.items() if k.startswith("train."))
     assert ARCHS["budget_d128_bn_relu"] == StudentArch(ARCHS["budget_d128"].widths, "bn_relu")
-    assert get_config("lfw_lowres.before_study").train == before
-    # The studies keep the recipe they were measured with (their finished runs resume).
-    assert get_config("recipe_study").train == before and get_config("noise_study").train == before
+    for name in ("lfw_lowres.before_study", "recipe_study", "noise_study"):
+        # the recipe before the study; the studies keep the one they were measured with (their runs resume)
+        config = get_config(name)
+        assert (config.train, config.perturbations) == (before, 4), name
     literal = get_config("lfw_lowres.paper_literal").validate()
     assert (literal.perturbations, literal.center_targets, literal.train.student_arch, literal.train.optimizer,
             literal.train.feature_norm) == (16, False, "paper", "sgd", "raw")
