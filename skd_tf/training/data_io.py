@@ -109,6 +109,9 @@ def load_student_data(path: str | os.PathLike, teacher_features: str | os.PathLi
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
     path = Path(path)
+    if crop_cache is not None:
+        raise ValueError(f"crop_cache={crop_cache}: only TFDS sources are degraded on the fly (and so cached); "
+                         f"{path} is a student .npz of crops already rendered (drop the crop cache)")
     if not path.is_file():
         raise FileNotFoundError(f"student data: {path} does not exist (expected a student .npz, tfds:NAME or a "
                                 f"prepared TFDS dataset folder)")

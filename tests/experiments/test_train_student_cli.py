@@ -58,6 +58,8 @@ def test_data_files_join_by_row_id(tmp_path):
         load_student_data(tmp_path / "train.npz", tmp_path / "short.npz")
     with pytest.raises(FileNotFoundError):
         load_student_data(tmp_path / "nope.npz")
+    with pytest.raises(ValueError, match=r"crop_cache=.*train.npz is a student .npz of crops already rendered"):
+        load_student_data(tmp_path / "train.npz", crop_cache=tmp_path / "crops")
 
 
 def _weights(path: Path) -> dict:
