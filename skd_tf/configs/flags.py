@@ -117,6 +117,10 @@ def define_paper_flags() -> None:
     define_override("student_arch", "string", "student widths: a name in skd_tf.models.student.ARCHS (paper: "
                     "Fig. 3; budget_d128: 0.79M parameters at D = 128)", key="train.student_arch")
     define_override("seed", "int", "seed of crops, data order and initialisation", key="train.seed")
+    define_override("mixed_precision", "bool", "mixed_float16 on GPU, mixed_bfloat16 on CPU (float32 variables, "
+                    "mimic and logits; benchmarks/precision_throughput.py measures what it gives)",
+                    key="train.mixed_precision")
+    define_override("jit_compile", "bool", "XLA-compile the train step", key="train.jit_compile")
 
 
 def config_from_flags(name: str | None = None) -> Any:

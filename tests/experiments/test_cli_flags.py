@@ -52,11 +52,12 @@ def test_demo_flags():
 def test_lfw_lowres_flags():
     default, quick = _resolve("experiments.lfw_lowres", [], ["--quick", "--max_train_people=150", "--init_epochs=1",
                                                              "--feature_scale=4", "--nocenter_targets",
-                                                             "--verbose=1"])
+                                                             "--verbose=1", "--mixed_precision",
+                                                             "--nojit_compile"])
     assert default == _json(get_config("lfw_lowres"))
     assert quick == _json(apply_overrides(get_config("lfw_lowres.quick"), {
         "max_train_people": 150, "train.init_epochs": 1, "train.feature_scale": 4.0, "center_targets": False,
-        "train.verbose": 1}))
+        "train.verbose": 1, "train.mixed_precision": True, "train.jit_compile": False}))
 
 
 def test_paper_pipeline_flags():
