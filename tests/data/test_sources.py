@@ -53,6 +53,21 @@ def test_streamed_crops_equal_degrade_faces_pixel_for_pixel(built):
         assert got == sorted(c.tobytes() for c in ref[r])
 
 
+def test_fixed_sampling_streams_one_crop_of_every_face_per_round(built):
+    """A face's K crops are spread over the epoch (K rounds, round j = crop j of every face), not emitted together:
+    with a one-crop shuffle buffer each block of 12 crops holds every face once, with its j-th perturbation."""
+    _, examples = built
+    data = StudentData.stream(_faces(built), Degradation(16, num_perturbations=3, seed=9))
+    ref = _reference(examples, np.arange(12), 16, 3, seed=9)
+    x, rows = _epoch_crops(data, 12, epoch=0, seed=4, shuffle_buffer=1)
+    for j in range(3):
+        block = slice(12 * j, 12 * (j + 1))
+        assert sorted(rows[block].tolist()) == list(range(12))
+        for crop, r in zip(x[block], rows[block]):
+            np.testing.assert_array_equal(crop, ref[r, j])
+    assert rows[:12].tolist() != rows[12:24].tolist()  # each round shuffles the faces anew
+
+
 def test_fresh_sampling_renders_perturbation_epoch(built):
     _, examples = built
     data = StudentData.stream(_faces(built), Degradation(16, sampling="fresh", seed=2))

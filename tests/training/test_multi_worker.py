@@ -86,11 +86,12 @@ def test_two_workers_read_disjoint_data_and_match_one_worker(tmp_path, umdfaces_
     assert len(one["rows"]) == len(two[0]["rows"]) == len(two[1]["rows"])
     for g, batch in enumerate(one["rows"]):
         assert sorted(two[0]["rows"][g] + two[1]["rows"][g]) == sorted(batch)
+    # Losses and weights after 6 SGD steps: equal up to float summation order (all-reduce, SyncBN), which 6 steps
+    # at lr 0.05 amplify to a relative difference of up to ~1e-3 (epoch-2 loss, some BN vectors); a different batch
+    # would give O(1).
     for key in ("loss", "cls_loss", "reg_loss"):
         np.testing.assert_allclose(two[0]["history"]["stage3_sc"][key], one["history"]["stage3_sc"][key],
-                                   rtol=1e-5, atol=1e-5)
-    # Weights after 6 SGD steps: equal up to float summation order (all-reduce, SyncBN), which 6 steps at lr 0.05
-    # amplify to a relative difference of up to ~1e-3 in some BN vectors; a different batch would give O(1).
+                                   rtol=2e-3, atol=1e-5)
     for a, b in zip(one["weights"], two[0]["weights"]):
         a, b = np.array(a), np.array(b)
         assert np.linalg.norm(b - a) <= 1e-2 * max(np.linalg.norm(a), 1e-6)
