@@ -17,11 +17,12 @@ matrix units (AMX, AVX512-BF16) or the GPU has tensor cores; the table says what
 from __future__ import annotations
 
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
+
+from benchmarks.training_throughput import timed_fit  # noqa: E402
 
 FLAGS = flags.FLAGS
 SETTINGS = ("float32", "mixed", "xla")
@@ -57,12 +58,6 @@ def _model(setting: str, resolution: int, arch: str, feature_dim: int, num_class
     return model, policy
 
 
-def _timed_fit(model, ds, steps: int) -> float:
-    t0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-    return time.perf_counter() - t0
-
-
 def measure(resolution: int, arch: str, batch_size: int, feature_dim: int, num_classes: int, steps: int,
             repeats: int, seed: int) -> dict:
     import numpy as np
@@ -78,11 +73,11 @@ def measure(resolution: int, arch: str, batch_size: int, feature_dim: int, num_c
     models, policies = {}, {}
     for s in SETTINGS:
         models[s], policies[s] = _model(s, resolution, arch, feature_dim, num_classes, seed)
-        _timed_fit(models[s], data, 2 * steps)  # trace (and compile) and warm up
+        timed_fit(models[s], data, 2 * steps)  # trace (and compile) and warm up
     seconds = {s: [] for s in SETTINGS}
     for _ in range(repeats):
         for s in SETTINGS:
-            seconds[s].append(_timed_fit(models[s], data, steps))
+            seconds[s].append(timed_fit(models[s], data, steps))
     rate = {s: steps * batch_size / min(t) for s, t in seconds.items()}
     return {"resolution": resolution, "arch": arch, "batch_size": batch_size, "feature_dim": feature_dim,
             "num_classes": num_classes, "steps": steps, "policies": policies,

@@ -35,7 +35,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("seed", 0, "seed")
 
 
-def _timed_fit(model, ds, steps: int) -> float:
+def timed_fit(model, ds, steps: int) -> float:
     t0 = time.perf_counter()
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     return time.perf_counter() - t0
@@ -70,12 +70,12 @@ def measure(resolution: int, batch_size: int, feature_dim: int, num_classes: int
     pipeline = make_dataset(StudentData(CropArrays(images, source_rows), table), batch_size, seed=seed).repeat()
     first = next(iter(pipeline))
     memory = tf.data.Dataset.from_tensors(first).repeat()
-    _timed_fit(model, memory, 3)  # trace and warm up
-    _timed_fit(model, pipeline, 3)
+    timed_fit(model, memory, 3)  # trace and warm up
+    timed_fit(model, pipeline, 3)
     mem_t, pipe_t = [], []
     for _ in range(repeats):  # interleaved, so background load hits both alike
-        mem_t.append(_timed_fit(model, memory, steps))
-        pipe_t.append(_timed_fit(model, pipeline, steps))
+        mem_t.append(timed_fit(model, memory, steps))
+        pipe_t.append(timed_fit(model, pipeline, steps))
     images_per_run = steps * batch_size
     mem_rate, pipe_rate = images_per_run / min(mem_t), images_per_run / min(pipe_t)
     # The pipeline alone (no model), for scale: how far it is from being the bottleneck.
