@@ -28,7 +28,8 @@ FLAGS = flags.FLAGS
 
 
 def define_flags():
-    flags.DEFINE_string("out_dir", "runs/lfw_lowres", "output folder (a rerun with the same flags resumes)")
+    flags.DEFINE_string("out_dir", "runs/lfw_lowres", "output folder (a rerun with the same flags resumes; one with "
+                        "other --modes trains the students it lacks)")
     flags.DEFINE_enum("test_fold", None, [str(k) for k in range(1, 11)] + ["all"], "held-out View-2 fold, or "
                       "'all' for all ten (default: the config's test_folds)")
     flags.DEFINE_list("combine", None, "only pool the scores of these finished fold folders into --out_dir "

@@ -29,7 +29,10 @@
 
 Every step is resumable: rerunning with the same config skips what is done (a config that differs from the one
 recorded in `out_dir/settings.json` is refused before anything is written); a finished run (its `results.json`
-written last) returns that file without touching the data (delete it to recompute the evaluation).
+written last) returns that file without touching the data (delete it to recompute the evaluation). Only `modes`
+may change between runs of a folder, since each student trains in its own folder from the resolution's shared stage
+1: a run with other modes trains the students it lacks, reuses the others, and evaluates its modes again (so the
+decisive S-p-sc can be measured first and c, s, dc added later).
 Outputs: `results.json`, `table.txt`,
 `fig7_lfw_auc.png`, `lambda_sweep.png`, `selection.json`, `regression_fit.json` (how well each mimic layer fits
 its targets, against the teacher-on-upscaled-faces ceiling: `skd_tf.experiments.fit_report`), `lfw_view2/` (scores,
@@ -140,11 +143,18 @@ def run_paper(config: PaperConfig, out_dir: str | Path, log: Callable[[str], Non
     config = config.validate()
     out_dir = Path(out_dir)
     lfw_root = Path(config.lfw_root) if config.lfw_root else lfw_dir()
-    check_settings(out_dir / "settings.json", dataclasses.asdict(config), hint="use another out_dir",
-                   defaults=ADDED_DEFAULTS)
+    settings = out_dir / "settings.json"
+    check_settings(settings, dataclasses.asdict(config), hint="use another out_dir", defaults=ADDED_DEFAULTS,
+                   ignore=("modes",))
+    if json.loads(settings.read_text())["modes"] != list(config.modes):  # a resume with other modes: recorded
+        write_json(settings, dataclasses.asdict(config))
     if (out_dir / "results.json").is_file():
-        log(f"{out_dir}: finished run, its results.json is returned (delete it to recompute)")
-        return json.loads((out_dir / "results.json").read_text())
+        finished = json.loads((out_dir / "results.json").read_text())
+        if finished["config"]["modes"] == list(config.modes):
+            log(f"{out_dir}: finished run, its results.json is returned (delete it to recompute)")
+            return finished
+        log(f"{out_dir}: finished with modes {finished['config']['modes']}; training the students that modes "
+            f"{list(config.modes)} lack and evaluating again")
     t_start, timings = time.time(), {}
     faces = TfdsFaces(config.dataset, split=config.split, data_dir=config.data_dir, id_key=config.id_key,
                       input_shards=config.input_shards)

@@ -27,11 +27,11 @@ def dummy_build(tmp_path_factory):
     return builder.data_dir
 
 
-def _config(dataset, lfw_root, **kw):
+def _config(dataset, lfw_root, modes=("c", "sc"), **kw):
     train = TrainConfig(init_epochs=1, epochs=1, batch_size=8, feature_norm="l2", feature_scale=0.0, seed=0,
                         tensorboard=False)
     return PaperConfig(dataset=dataset, lfw_root=str(lfw_root), eval_folds=(1,), max_test_pairs=20,
-                       resolutions=(16,), modes=("c", "sc"), perturbations=2, keep_fraction=0.7, train=train, **kw)
+                       resolutions=(16,), modes=modes, perturbations=2, keep_fraction=0.7, train=train, **kw)
 
 
 def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_path):
@@ -80,18 +80,31 @@ def test_pipeline_end_to_end_on_a_face_folder_build(dummy_build, lfw_root, tmp_p
 
 def test_disk_input_renders_the_crops_once_and_a_finished_run_returns_its_results(dummy_build, lfw_root, tmp_path):
     """student_input="disk": every stage and mode of a resolution streams the one crop cache of out_dir/crops; a
-    rerun of the finished run returns its results.json without reading the data."""
-    res = run_paper(_config(dummy_build, lfw_root, student_input="disk"), tmp_path / "run", log=lambda m: None)
-    files = list((tmp_path / "run" / "crops").iterdir())
+    rerun of the finished run returns its results.json without reading the data; a rerun with more modes trains only
+    the students it lacks (from the same stage 1) and evaluates them all."""
+    run = tmp_path / "run"
+    res = run_paper(_config(dummy_build, lfw_root, student_input="disk", modes=("sc",)), run, log=lambda m: None)
+    files = list((run / "crops").iterdir())
     assert len(files) == 1 and files[0].name.startswith("crops-16px-")
     assert files[0].stat().st_size == 12 * (8 + 2 * 16 * 16 * 3)  # 12 faces x (row id + 2 crops)
-    stage = json.loads((tmp_path / "run" / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
+    stage = json.loads((run / "students" / "S-16-sc" / "stage3_sc" / "stage.json").read_text())
     assert stage["train_data"]["kind"] == "tfds" and stage["train_images"] == 24
     logs = []
-    again = run_paper(_config(dummy_build, lfw_root, student_input="disk"), tmp_path / "run", log=logs.append)
-    assert again == json.loads((tmp_path / "run" / "results.json").read_text())
+    again = run_paper(_config(dummy_build, lfw_root, student_input="disk", modes=("sc",)), run, log=logs.append)
+    assert again == json.loads((run / "results.json").read_text())
     assert again["reports"]["S-16-sc"]["both"]["roc_auc"] == res["reports"]["S-16-sc"]["both"]["roc_auc"]
     assert any("finished run" in m for m in logs)
+
+    trained = [run / "students" / "S-16-stage1" / "stage1_c", run / "students" / "S-16-sc" / "stage3_sc"]
+    before = {d: sorted((f.name, f.stat().st_mtime_ns) for f in d.iterdir() if f.is_file()) for d in trained}
+    grown = run_paper(_config(dummy_build, lfw_root, student_input="disk"), run, log=lambda m: None)
+    assert set(grown["reports"]) == {"T", "T-16-up", "S-16-c", "S-16-sc"} and "S-16-sc > S-16-c" in grown["comparisons"]
+    for d in trained:  # stage 1 and S-16-sc reused, not retrained
+        assert sorted((f.name, f.stat().st_mtime_ns) for f in d.iterdir() if f.is_file()) == before[d], d
+    assert grown["reports"]["S-16-sc"]["both"]["roc_auc"] == res["reports"]["S-16-sc"]["both"]["roc_auc"]
+    assert (run / "students" / "S-16-c" / "stage3_c" / "done.json").is_file()
+    assert json.loads((run / "settings.json").read_text())["modes"] == ["c", "sc"]
+    assert [f.name for f in (run / "crops").iterdir()] == [files[0].name]
 
 
 def test_config_is_validated_and_guarded(dummy_build, lfw_root, tmp_path):
