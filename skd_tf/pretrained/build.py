@@ -3,8 +3,8 @@
 `make_pretrained(run_dir, name, out_root)` takes `run_dir/students/<name>/student.keras` and writes
 `out_root/<name>/` (see `skd_tf.pretrained`):
 
-1. `student.keras`: the student without its softmax layer (`strip_softmax`; 5,148 x 128 weights that only the
-   softmax loss of Eq. 1 / 6 reads, about 2.6 MB of 3.4), so it keeps the two feature layers the paper verifies
+1. `student.keras`: the student without its softmax layer (`strip_softmax`; on LFW its 5,148 x 128 weights, 2.6 MB,
+   are read only by the softmax loss of Eq. 1 / 6), so it keeps the two feature layers the paper verifies
    with (identity and mimic, Section IV-A), and `target_mean.npy`, the training mean the regression targets were
    centred by (cross-resolution scores against the teacher need it, `skd_tf.evaluation.lfw_view2`);
 2. `student_float32.tflite` and `student_int8.tflite` from `skd_tf.serving.export_student`, the full-int8 model
@@ -152,6 +152,7 @@ def make_pretrained(run_dir: str | os.PathLike, name: str, out_root: str | os.Pa
     """
     from skd_tf import __version__
     from skd_tf.evaluation.view2_students import load_eval_student
+    from skd_tf.models.student import count_parameters
     from skd_tf.serving import load_student
     from skd_tf.serving.sidecars import artifact_sha256
     from skd_tf.utils.io import atomic_dir, write_json, write_text
@@ -196,7 +197,9 @@ def make_pretrained(run_dir: str | os.PathLike, name: str, out_root: str | os.Pa
         thresholds = {kind: points[DEFAULT_OPERATING_POINT] for kind, (points, _) in measured.items()}
         card = {
             "name": name, "resolution": p,
-            "model": (f"the {p} px student of Ge et al., IEEE TIP 2019 (Fig. 3), supervision "
+            "model": (f"the {p} px student of Ge et al., IEEE TIP 2019 (Fig. 3; architecture "
+                      f"'{config.get('student_arch', 'paper')}' of skd_tf.models.student, "
+                      f"{count_parameters(student, exclude_softmax=False):,} parameters), supervision "
                       f"'{config.get('supervision')}' (Section IV-C: softmax plus the regression of the mimic layer "
                       "onto the teacher's features of the selected faces, Eq. 4-6)"),
             "files": files,
