@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -225,7 +226,9 @@ def main(argv) -> None:
     setup_s = time.time() - t0
     common = {"steps": FLAGS.steps, "batch_size": FLAGS.batch_size, "seed": seed, "k": k,
               "crop_cache": str(work / "crop_cache")}
-    # The crop cache of every build and resolution measured below, rendered once (a no-op when already there).
+    # The crop cache of every build and resolution measured below, rendered afresh (a cache left by an earlier run
+    # would make the "render" a read of its files).
+    shutil.rmtree(work / "crop_cache", ignore_errors=True)
     cache = {(m, p): _run_child({**common, "kind": "cache", "resolution": p, "dataset": builds[m]})
              for m, p in crops}
     rss = {}
