@@ -1,12 +1,15 @@
 """(Re)make the pretrained students shipped in `skd_tf/pretrained/` from a training run (issue 15).
 
-    python -m experiments.lfw_lowres --test_fold=1 --out_dir=runs/lfw_fold1_stream --data_dir=runs/tfds_lfw
-    python -m experiments.make_pretrained --run_dir=runs/lfw_fold1_stream --names=S-16-sc,S-32-sc
+    python -m experiments.lfw_lowres --test_fold=1 --resolutions=16 --student_input=memory \
+        --out_dir=runs/lfw_fold1_recipe_p16 --data_dir=runs/tfds_lfw
+    python -m experiments.make_pretrained --run_dir=runs/lfw_fold1_recipe_p16 --names=S-16-sc \
+        --training_command="python -m experiments.lfw_lowres --test_fold=1 --resolutions=16 ..."
 
 For each name: `RUN_DIR/students/<name>/student.keras` without its softmax layer, its float32 and int8 TFLite
 exports, thresholds chosen on the training folds' View-2 pairs, the held-out fold's figures measured on each file,
 `card.json` and `README.md`, written to `OUT_ROOT/<name>/` (`skd_tf.pretrained.build.make_pretrained`). Needs LFW
-(`--lfw_root`, default ../shared/data/lfw).
+(`--lfw_root`, default ../shared/data/lfw). `--training_command` is required: the card records it as the way to
+retrain the student, and no default could know which command made the run.
 """
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ import sys
 from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
-TRAINING_COMMAND = ("python -m experiments.lfw_lowres --test_fold=1 --out_dir=runs/lfw_fold1_stream "
-                    "--data_dir=runs/tfds_lfw")
 
 
 def define_flags() -> None:
@@ -26,9 +27,9 @@ def define_flags() -> None:
                         "selection.json, target_mean.npy).")
     flags.DEFINE_list("names", ["S-16-sc", "S-32-sc"], "Students of the run to ship (folders under students/).")
     flags.DEFINE_string("out_root", "skd_tf/pretrained", "Where the <name>/ folders go.")
-    flags.DEFINE_string("training_command", TRAINING_COMMAND, "The command that trained the run (for the card).")
+    flags.DEFINE_string("training_command", None, "The command that trained the run (recorded in the card).")
     flags.DEFINE_string("lfw_root", None, "LFW folder (default: ../shared/data/lfw).")
-    flags.mark_flag_as_required("run_dir")
+    flags.mark_flags_as_required(["run_dir", "training_command"])
 
 
 def main(argv) -> None:
