@@ -32,8 +32,8 @@ def define_flags():
                         "other --modes trains the students it lacks)")
     flags.DEFINE_enum("test_fold", None, [str(k) for k in range(1, 11)] + ["all"], "held-out View-2 fold, or "
                       "'all' for all ten (default: the config's test_folds)")
-    flags.DEFINE_list("combine", None, "only pool the scores of these finished fold folders into --out_dir "
-                      "(e.g. runs/lfw_fold1,runs/lfw_fold2)")
+    flags.DEFINE_list("combine", None, "only pool the scores of these finished fold folders (or their "
+                      "lfw_view2/scores.npz files) into --out_dir (e.g. runs/lfw_fold1,runs/lfw_fold2)")
     config_flags.define_config_flags("lfw_lowres")
     config_flags.define_paper_flags()
     config_flags.define_override("min_train_images", "int", "train only on people with at least this many images "

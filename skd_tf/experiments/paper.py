@@ -321,13 +321,14 @@ def paper_table(auc: dict[str, float], comparisons: dict[str, dict]) -> str:
 
 
 def combine_folds(out_dir: Path, fold_dirs: Sequence[Path]) -> dict:
-    """Pools finished fold runs (`lfw_view2/scores.npz` of each): every model's scores over all their pairs, 10-fold
-    accuracy over the folds, and the paper's orderings on the pooled pairs (`--test_fold=all` runs all ten)."""
+    """Pools finished fold runs (`lfw_view2/scores.npz` of each, or such a file itself, e.g. the copies in
+    docs/scores that outlive a run folder): every model's scores over all their pairs, 10-fold accuracy over the
+    folds, and the paper's orderings on the pooled pairs (`--test_fold=all` runs all ten)."""
     parts = []
     for d in fold_dirs:
-        path = Path(d) / "lfw_view2" / "scores.npz"
+        path = Path(d) if str(d).endswith(".npz") else Path(d) / "lfw_view2" / "scores.npz"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: no scores (is {d} a finished fold run?)")
+            raise FileNotFoundError(f"{path}: no scores (is {d} a finished fold run or its scores.npz?)")
         parts.append(dict(np.load(path)))
     meta = {"is_same", "pair_lines", "fold", "cv_fold", "line", "name_a", "index_a", "name_b", "index_b"}
     common = set.intersection(*(set(p) for p in parts)) - meta

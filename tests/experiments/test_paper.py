@@ -144,5 +144,10 @@ def test_combine_folds_scores_all_pairs_with_official_folds(tmp_path):
     assert res["reports"]["S-16-c"]["mimic"]["roc_auc"] == roc_auc(-t, same)
     assert res["comparisons"]["S-16-sc > S-16-c"]["difference"] == roc_auc(t, same) - roc_auc(-t, same)
     assert (tmp_path / "results.json").is_file()
+    files = [d / "lfw_view2" / "scores.npz" for d in dirs]  # the scores files themselves pool the same
+    again = combine_folds(tmp_path / "from_files", files)
+    assert again["table"] == res["table"] and again["comparisons"] == res["comparisons"]
     with pytest.raises(FileNotFoundError, match="no scores"):
         combine_folds(tmp_path, [tmp_path / "nowhere"])
+    with pytest.raises(FileNotFoundError, match="no scores"):
+        combine_folds(tmp_path, [tmp_path / "missing.npz"])
