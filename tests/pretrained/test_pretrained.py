@@ -14,10 +14,11 @@ NAMES = ("S-16-sc", "S-32-sc")
 #: Tolerance (percent) of the reproduced figures. Keras / float32 TFLite repeat on one CPU, but another CPU's float
 #: kernels (AVX2 against AVX-512) change scores in the 7th digit and can swap a nearly tied pair of pairs: on
 #: 2026-12-02 a new machine gave S-16-sc identity AUC 93.9544 against the card's 93.9556, one of 90,000 orderings.
-#: So AUC is held to 0.01 (9 orderings) and the rates to one pair of 300 (1/3 point); full-int8 kernels differ
-#: more between CPUs (tests/serving/test_tflite.py), so its AUC is held to a quarter point.
+#: So AUC is held to 0.01 (9 orderings) and the rates to one pair of 300 (1/3 point). Full-int8 kernels differ
+#: more between CPUs (tests/serving/test_tflite.py): its AUC is held to a quarter point and its rates to three pairs
+#: (S-32-sc int8 10-fold accuracy 92.17 against the card's 91.67 on that machine).
 AUC_TOLERANCE = {"keras": 0.01, "float32": 0.01, "int8": 0.25}
-RATE_TOLERANCE = 100 / 300 + 1e-9
+RATE_TOLERANCE = {"keras": 100 / 300 + 1e-9, "float32": 100 / 300 + 1e-9, "int8": 300 / 300 + 1e-9}
 THRESHOLD_TOLERANCE = {"keras": 1e-5, "float32": 1e-5, "int8": 0.01}
 
 
@@ -96,11 +97,11 @@ def test_artifacts_reproduce_their_cards(lfw_faces, name):
             assert got[feature]["auc"] == pytest.approx(want[feature]["auc"], abs=AUC_TOLERANCE[kind]), (
                 kind, feature)
             for key in ("accuracy_mean", "tar_at_far_1e-3", "eer"):
-                assert got[feature][key] == pytest.approx(want[feature][key], abs=RATE_TOLERANCE), (kind, feature,
+                assert got[feature][key] == pytest.approx(want[feature][key], abs=RATE_TOLERANCE[kind]), (kind, feature,
                                                                                                     key)
         if kind != "int8":  # the rates at the threshold move in steps of 1/300 pairs
             for key, value in want["both"]["at_threshold"].items():
-                assert got["both"]["at_threshold"][key] == pytest.approx(value, abs=RATE_TOLERANCE), key
+                assert got["both"]["at_threshold"][key] == pytest.approx(value, abs=RATE_TOLERANCE[kind]), key
         points = evaluate.operating_points(evaluate.pair_scores(student, train_faces[p], train_pairs)["both"],
                                            train_pairs)
         assert points[card["threshold"]["operating_point"]]["value"] == pytest.approx(
