@@ -11,8 +11,8 @@ from skd_tf.pretrained import build, evaluate
 from skd_tf.serving.sidecars import artifact_sha256
 
 NAMES = ("S-16-sc", "S-32-sc")
-#: Tolerance (percent) of the reproduced figures. Keras / float32 TFLite repeat on one CPU, but another CPU's float
-#: kernels (AVX2 against AVX-512) change scores in the 7th digit and can swap a nearly tied pair of pairs: on
+#: Tolerance (percent) of the reproduced figures. Keras / float32 TFLite repeat on one CPU, but another CPU model's
+#: float kernels (oneDNN picks them per CPU) change scores in the 7th digit and can swap a nearly tied pair of pairs: on
 #: 2026-12-02 a new machine gave S-16-sc identity AUC 93.9544 against the card's 93.9556, one of 90,000 orderings.
 #: So AUC is held to 0.01 (9 orderings) and the rates to one pair of 300 (1/3 point). Full-int8 kernels differ
 #: more between CPUs (tests/serving/test_tflite.py): its AUC is held to a quarter point and its rates to three pairs
